@@ -25,9 +25,13 @@ from templates.common import (  # noqa: E402, F401  (re-exported: templates.PROJ
     CHANGE_SET_WAIT_MINUTES,
     CI_DEPLOY_JOB_MINUTES,
     DEFAULT_WAIT_MINUTES,
+    DEPLOY_LOCK,
     PROJECT,
+    RELAXED_POLICY_MARKS,
+    RELEASE_HISTORY,
     TASK_WAIT_MINUTES,
     WAIT_MINUTES,
+    deploy_parameter,
 )
 
 

@@ -71,14 +71,18 @@ from troposphere.iam import ManagedPolicy, OIDCProvider, Policy, Role
 from templates import inputs
 from templates.common import (
     CI_DEPLOY_JOB_MINUTES,
+    DEPLOY_LOCK,
     PROJECT,
     READ_LOAD_BALANCING,
+    RELAXED_POLICY_MARKS,
+    RELEASE_HISTORY,
     ROLE_BOUNDARY,
     TASK_REGISTRATION,
     TRAFFIC_MOVES,
     actions,
     add_outputs,
     arn,
+    deploy_parameter,
     new_template,
     policy,
     role_boundary_arn,
@@ -448,10 +452,8 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Effect=Allow,
             Action=actions("ssm", "GetParameter", "GetParametersByPath", "GetParameterHistory", "PutParameter", "DeleteParameter"),
             Resource=[
-                arn("ssm", f"parameter/{PROJECT}/*/service/releases"),
-                arn("ssm", f"parameter/{PROJECT}/*/deploy-lock"),
-                arn("ssm", f"parameter/{PROJECT}/*/relaxed-stack-policy"),
-                arn("ssm", f"parameter/{PROJECT}/*/relaxed-stack-policy/*"),
+                arn("ssm", "parameter" + deploy_parameter("*", name))
+                for name in (RELEASE_HISTORY, DEPLOY_LOCK, RELAXED_POLICY_MARKS, f"{RELAXED_POLICY_MARKS}/*")
             ],
         ),
     )

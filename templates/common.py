@@ -10,6 +10,16 @@ from troposphere.logs import LogGroup
 # Stacks are <PROJECT>-<env>-<layer>, and every resource name starts with it (NamePrefix), so that
 # the ci layer's roles can be scoped to the project by that one prefix.
 PROJECT = "startupwebapp"
+# The SSM parameters the deployer keeps for an environment (scripts/deploy: the release history, the deploy lock, the
+# marks of stack policies a run relaxed, one per layer under the last), which the ci layer's deploy role may use.
+RELEASE_HISTORY, DEPLOY_LOCK, RELAXED_POLICY_MARKS = "service/releases", "deploy-lock", "relaxed-stack-policy"
+
+
+def deploy_parameter(env: str, name: str) -> str:
+    """The name of the deployer's SSM parameter `name` for env ("*": every environment's, as an IAM resource)."""
+    return f"/{PROJECT}/{env}/{name}"
+
+
 # The permissions boundary every role the layers other than ci create carries (the ci layer creates it, with this
 # fixed account-wide name): it caps a role at what the project's tasks need, whatever its policies say.
 ROLE_BOUNDARY = f"{PROJECT}-role-boundary"

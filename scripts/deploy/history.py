@@ -28,7 +28,7 @@ class ReleaseHistory:
 
     def __init__(self, ssm, env, say, sleep):
         self.ssm, self.say, self.sleep = ssm, say, sleep
-        self.name = f"/{templates.PROJECT}/{env}/service/releases"
+        self.name = templates.deploy_parameter(env, templates.RELEASE_HISTORY)
         self.version = 0  # the parameter's version as last read
         self.warned = set()  # what the history's reads said of it: a run that reads it twice (a rollback, then its record) says each once
 

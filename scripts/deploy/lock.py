@@ -127,7 +127,7 @@ class EnvironmentLock:
 
     def __init__(self, ssm, env, now, err):
         self.ssm, self.env, self.now, self.err = ssm, env, now, err
-        self.name = f"/{templates.PROJECT}/{env}/deploy-lock"
+        self.name = templates.deploy_parameter(env, templates.DEPLOY_LOCK)
         # the parameter's value while this run holds (or takes) the lock; after release(), one it may still hold
         self.value = None
         self.interrupted = False  # Ctrl-C came while PutParameter was under way

@@ -98,7 +98,7 @@ class RelaxedPolicyMarks:
 
     def __init__(self, ssm, env, now, say, cli):
         self.ssm, self.now, self.say, self.cli = ssm, now, say, cli
-        self.prefix = f"/{templates.PROJECT}/{env}/relaxed-stack-policy/"
+        self.prefix = templates.deploy_parameter(env, templates.RELAXED_POLICY_MARKS) + "/"
         self.layers = set()
         self.was_read = False  # read once a run: make diff asks for every layer whose policy is relaxed
 
