@@ -105,7 +105,9 @@ GOAL := $(or $(firstword $(MAKECMDGOALS)),help)
 TAKEN_BY_review := ENV
 TAKEN_BY_lock := UPGRADE
 TAKEN_BY_GOAL = $(or $(TAKEN_BY_$(GOAL)),$(if $(filter $(GOAL),$(DEPLOYER_TARGETS)),$(call ALLOWED_FOR,$(GOAL))))
-SUGGESTED = $(filter $(TAKEN_BY_GOAL),$(FROM_ENVIRONMENT))
+# TAG= and REPAIR= are the service layer's: with STACK= of another on the command line, the deployer refuses them.
+NOT_FOR_THE_STACK = $(if $(filter command line,$(origin STACK)),$(if $(filter-out service,$(value STACK)),TAG REPAIR))
+SUGGESTED = $(filter-out $(NOT_FOR_THE_STACK),$(filter $(TAKEN_BY_GOAL),$(FROM_ENVIRONMENT)))
 ifneq ($(FROM_ENVIRONMENT),)
 $(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) ($(if $(SUGGESTED),make takes values from its command line only: make $(GOAL) $(patsubst %,%=...,$(SUGGESTED)),make $(GOAL) takes none of them; make help lists what each target takes))" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))

@@ -598,7 +598,10 @@ def check(params_dir: Path, output_dir: Path, env: str | None = None, layer: str
             also = f" and {relative(kept_path)}" if kept_changed else ""
             reasons = stale_reasons(changed, stale, output_dir, params_dir)
             command = regenerate_command(output_dir, params_dir)
-            fix = f"run `{command}` and commit output/{also}" if command == "make templates" else f"run `{command}`{also}"
+            # the review documents are made from output/: once it changes, make check finds them stale next (helper S1)
+            outputs = any(path != kept_path for path in changed + stale)
+            review = ", then `make review`," if outputs and (output_dir / "review").is_dir() else ""
+            fix = f"run `{command}`{review} and commit output/{also}" if command == "make templates" else f"run `{command}`{also}"
             raise StaleOutput(reasons, fix)
         problems = lint(layer_templates(files, output_dir), {}) if run_lint else []
         if problems:  # a template cfn-lint rejects is not fit to deploy, stale or not

@@ -304,6 +304,23 @@ def test_an_output_dir_that_cannot_be_searched_is_one_line(tmp_path):
     assert len(first) < 300 and second == "nothing was written"
 
 
+def test_a_check_of_stale_output_says_the_review_documents_come_next(tmp_path, monkeypatch):
+    # A newcomer ran make templates as told, and make check then found output/review/ stale (helper S1): said at once
+    out = tmp_path / "output"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    (out / "alb.json").write_text("{}")
+    monkeypatch.setattr(generation, "regenerate_command", lambda output_dir, params_dir: "make templates")  # as for output/
+    for review, advice in (
+        (False, "run `make templates` and commit output/"),
+        (True, "run `make templates`, then `make review`, and commit output/"),
+    ):
+        if review:
+            (out / "review").mkdir()
+        with pytest.raises(generation.StaleOutput) as stale:
+            generation.check(ROOT / "params", out, run_lint=False)
+        assert stale.value.advice == advice
+
+
 def test_check_reports_stale_and_leftover_files(tmp_path):
     out = tmp_path / "out"
     # prod enabling no optional layer (a copy of params/): their configurations in out/prod/ are left over

@@ -752,6 +752,13 @@ def test_a_tag_exported_in_the_shell_does_not_refuse_a_layer_that_has_no_image(t
     assert made.returncode == 0, made.stderr
     assert "--stack='alb'" in made.stdout and "--image-tag" not in made.stdout, made.stdout
     assert made.stderr.startswith("note: ignored, as the shell's environment sets them: "), made.stderr
+    # nor does the note suggest the TAG= the deployer then refuses for STACK=alb (helper S1); nor REPAIR=, which is the
+    # service layer's too; for the service it does
+    assert "TAG=..." not in made.stderr, made.stderr
+    if target != "diff":  # which takes no REPAIR=
+        repair = {n: v for n, v in SHELL_ENV.items() if n not in ("TAG", "REPAIR")} | {"REPAIR": "1"}
+        assert "REPAIR=..." not in make_n(target, "STACK=alb", env=repair).stderr
+        assert f"make {target} REPAIR=..." in make_n(target, "STACK=service", env=repair).stderr
 
 
 def test_the_makefiles_targets_list_is_its_targets():
