@@ -178,8 +178,98 @@ class Commands:
     def execute(self) -> int:
         """Execute the change set `make changeset` left, if it is still the one to execute."""
         deployer, layer, name = self.deployer, self.layers[0], self.args.changeset
+        change_set = self.change_set_to_execute(layer, name)
+        self.refuse_a_change_set_not_ours(layer, change_set, name)
+
+        def again() -> str:  # the command that makes it anew: a release's carries its image (a deploy keeps the running one)
+            found = deployer.describe(layer.stack) if layer.name == "service" else None
+            running = None if runs_no_image(found) else parameter_values(found).get("ImageTag")
+            return text.remake_command(layer, change_set, running)
+
+        execution = change_set.get("ExecutionStatus")
+        if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
+            unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
+            raise Failure(
+                f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "
+                f"make status ENV={self.env} STACK={layer.name}{unrecorded}"
+            )
+        if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
+            # "If the change set execution status is AVAILABLE, you can execute the change set"; OBSOLETE: "the stack was
+            # already updated" since it was made.
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
+            anew = f"; the stack was updated since it was made: {again()} makes a new one" if execution == "OBSOLETE" else ""
+            raise Failure(
+                f"error: change set {name} cannot be executed: {change_set['Status']}/{execution} "
+                f"{printable(change_set.get('StatusReason', ''), one_line=True)}".rstrip()
+                + anew
+            )
+        self.refuse_what_the_tools_change_sets_never_ask(layer, change_set, name)
+        exists = deployer.has_stack(layer.stack)
+        deployer.policies.put_back_if_marked(layer)
+        updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")
+        if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
+            # It was computed against the stack as it was then: executing it would put back the
+            # values of then over everything deployed since.
+            raise Failure(
+                f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
+                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: {again()}"
+            )
+        # A rollback's change set (its run stopped at the question) was made from the template the stack
+        # runs, as make rollback makes them (Deployer.as_deployed); any other from output/'s.
+        a_rollback = exists and text.rolled_back_from(change_set.get("Description"), layer)
+        if a_rollback:
+            layer = deployer.as_deployed(layer)
+        # Made from another template (an earlier checkout's, or one made by hand under the name since it
+        # was reviewed): executing it would deploy that one.
+        if compact(deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))) != compact(json.loads(layer.template)):
+            raise Failure(
+                f"error: change set {name} was made from another template than {layer.source} holds now (an earlier checkout's, "
+                f"or one made by hand since): nothing executed. Make one from output/: make changeset STACK={layer.name} ENV={self.env}; "
+                f"or check out the commit it was made from, make templates, and execute it",
+                2,
+            )
+        deployer.say(
+            *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
+        )
+        deployer.say_waiting_change_sets(layer, change_set)
+        stale = False  # what output/ (or the layers it reads) gives otherwise now, but the image: a TAG= is chosen, not stale
+        if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
+            # and those read from other layers' outputs (the change set table shows no parameter), where they can be read.
+            # An upstream layer destroyed since is refused, as a deploy refuses it: the change set would make the layer on
+            # what no longer exists (alarms of a destroyed service, a web ACL on a deleted load balancer); one in no settled
+            # state leaves the change set to run as it was made.
+            try:
+                wired = deployer.wired_parameters(layer)
+            except UpstreamsNotDeployed as refused:  # deployed again, they give new values: this change set holds the old ones
+                anew = again()
+                raise Failure(
+                    f"{refused}\nchange set {name} not executed: it holds what the destroyed layers gave; once they are deployed, {anew} makes one",
+                    refused.code,
+                ) from None
+            except Failure:
+                wired = {}
+            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired, again()))
+            stale = bool(text.values_since_the_change_set(change_set, layer, True, wired, ""))  # True: ImageTag left out
+        self.take_as_a_rollback_if_it_is_one(layer, change_set, exists, name)
+        deployer.take_triggers_of(layer, change_set)
+        with self.summed_up_if_stopped(layer):
+            try:
+                deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
+            except Failure as refused:
+                # Refused before it ran, as made with the values of then: the way on the refusal names is for those
+                # values (a stale alb change set that removes the rules a service switched back to CANARY uses since).
+                if not (stale and type(refused) is Refused):
+                    raise
+                raise Failure(
+                    f"{refused}\nchange set {name} was made with other values than today's (above): {again()} makes one with them"
+                ) from None
+        return 0
+
+    def change_set_to_execute(self, layer, name) -> dict:
+        """The change set make execute names, once it is ready; where there is none, why and the way on (Failure)."""
+        deployer = self.deployer
         try:
-            change_set = deployer.wait_for_change_set(layer, name)
+            return deployer.wait_for_change_set(layer, name)
         except ClientError as error:
             if not_found(error) and deployer.describe(layer.stack) is None:
                 raise Failure(
@@ -227,6 +317,10 @@ class Commands:
                     2,
                 ) from None
             raise
+
+    def refuse_a_change_set_not_ours(self, layer, change_set, name) -> None:
+        """A change set make execute does not run as this tool's: of another stack, or without the tool's tags."""
+        deployer = self.deployer
         if change_set["StackName"] != layer.stack:
             raise Failure(f"error: change set {name} belongs to {change_set['StackName']}, not {layer.stack}", 2)
         # A change set's Tags are "key-value pairs to associate with this stack": without ours, executed, the stack
@@ -240,28 +334,9 @@ class Commands:
                 2,
             )
 
-        def again() -> str:  # the command that makes it anew: a release's carries its image (a deploy keeps the running one)
-            found = deployer.describe(layer.stack) if layer.name == "service" else None
-            running = None if runs_no_image(found) else parameter_values(found).get("ImageTag")
-            return text.remake_command(layer, change_set, running)
-
-        execution = change_set.get("ExecutionStatus")
-        if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
-            unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
-            raise Failure(
-                f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "
-                f"make status ENV={self.env} STACK={layer.name}{unrecorded}"
-            )
-        if change_set["Status"] != "CREATE_COMPLETE" or execution != "AVAILABLE":
-            # "If the change set execution status is AVAILABLE, you can execute the change set"; OBSOLETE: "the stack was
-            # already updated" since it was made.
-            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
-            anew = f"; the stack was updated since it was made: {again()} makes a new one" if execution == "OBSOLETE" else ""
-            raise Failure(
-                f"error: change set {name} cannot be executed: {change_set['Status']}/{execution} "
-                f"{printable(change_set.get('StatusReason', ''), one_line=True)}".rstrip()
-                + anew
-            )
+    def refuse_what_the_tools_change_sets_never_ask(self, layer, change_set, name) -> None:
+        """A change set made by hand under the name, asking for what the tool's change sets never do: not run."""
+        deployer = self.deployer
         # What the tool's own change sets never ask for (Deployer.request_change_set), and one made by hand under the name
         # could: NotificationARNs, "SNS topics that CloudFormation associates with the stack" (its events sent there), and
         # ImportExistingResources, which "auto-imports resources that already exist": someone else's, under the names the
@@ -281,52 +356,11 @@ class Commands:
                 f"it is not executed; make one: make changeset STACK={layer.name} ENV={self.env}",
                 2,
             )
-        exists = deployer.has_stack(layer.stack)
-        deployer.policies.put_back_if_marked(layer)
-        updated = exists and deployer.describe(layer.stack).get("LastUpdatedTime")
-        if updated and change_set.get("CreationTime") and change_set["CreationTime"] < updated:
-            # It was computed against the stack as it was then: executing it would put back the
-            # values of then over everything deployed since.
-            raise Failure(
-                f"error: change set {name} was created at {change_set['CreationTime']:%Y-%m-%d %H:%M:%S %Z}, before {layer.stack}'s "
-                f"last update at {updated:%Y-%m-%d %H:%M:%S %Z}; it would undo that update. Make a new one: {again()}"
-            )
-        # A rollback's change set (its run stopped at the question) was made from the template the stack
-        # runs, as make rollback makes them (Deployer.as_deployed); any other from output/'s.
-        a_rollback = exists and text.rolled_back_from(change_set.get("Description"), layer)
-        if a_rollback:
-            layer = deployer.as_deployed(layer)
-        # Made from another template (an earlier checkout's, or one made by hand under the name since it
-        # was reviewed): executing it would deploy that one.
-        if compact(deployer.deployed_template(layer.stack, change_set.get("ChangeSetId", name))) != compact(json.loads(layer.template)):
-            raise Failure(
-                f"error: change set {name} was made from another template than {layer.source} holds now (an earlier checkout's, "
-                f"or one made by hand since): nothing executed. Make one from output/: make changeset STACK={layer.name} ENV={self.env}; "
-                f"or check out the commit it was made from, make templates, and execute it",
-                2,
-            )
-        deployer.say(
-            *text.change_set_table(change_set, deployer.describe(layer.stack) if exists else None, deployer.colour, layer.conditions)
-        )
-        deployer.say_waiting_change_sets(layer, change_set)
-        stale = False  # what output/ (or the layers it reads) gives otherwise now, but the image: a TAG= is chosen, not stale
-        if not a_rollback:  # a rollback's values are the stack's own but its image: output/'s are not its to compare with
-            # and those read from other layers' outputs (the change set table shows no parameter), where they can be read.
-            # An upstream layer destroyed since is refused, as a deploy refuses it: the change set would make the layer on
-            # what no longer exists (alarms of a destroyed service, a web ACL on a deleted load balancer); one in no settled
-            # state leaves the change set to run as it was made.
-            try:
-                wired = deployer.wired_parameters(layer)
-            except UpstreamsNotDeployed as refused:  # deployed again, they give new values: this change set holds the old ones
-                anew = again()
-                raise Failure(
-                    f"{refused}\nchange set {name} not executed: it holds what the destroyed layers gave; once they are deployed, {anew} makes one",
-                    refused.code,
-                ) from None
-            except Failure:
-                wired = {}
-            deployer.say(*text.values_since_the_change_set(change_set, layer, exists, wired, again()))
-            stale = bool(text.values_since_the_change_set(change_set, layer, True, wired, ""))  # True: ImageTag left out
+
+    def take_as_a_rollback_if_it_is_one(self, layer, change_set, exists, name) -> None:
+        """A change set whose description says it is a rollback from an image: recorded as one while that image runs and it
+        deploys another, else said to be recorded as a release."""
+        deployer = self.deployer
         # A rollback's change set (one its run left when it stopped at the question) is recorded as
         # the rollback it is: as a new release, the next rollback would go back to the image it left.
         # Only while that image runs and the change set deploys another: one made when another image
@@ -340,19 +374,6 @@ class Commands:
         elif left:
             why = f"it deploys {left} itself" if left == running else f"{printable(running, one_line=True) if running else 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
-        deployer.take_triggers_of(layer, change_set)
-        with self.summed_up_if_stopped(layer):
-            try:
-                deployer.execute(layer, change_set, exists, self.args.allow_replace, reviewed=True)
-            except Failure as refused:
-                # Refused before it ran, as made with the values of then: the way on the refusal names is for those
-                # values (a stale alb change set that removes the rules a service switched back to CANARY uses since).
-                if not (stale and type(refused) is Refused):
-                    raise
-                raise Failure(
-                    f"{refused}\nchange set {name} was made with other values than today's (above): {again()} makes one with them"
-                ) from None
-        return 0
 
     def unrecorded_release(self, layer, change_set) -> str:
         """For a release's change set that ran, and whose image runs, but is not the release history's
