@@ -268,6 +268,38 @@ def refuse_another_environments(change_set, env, params_dir) -> None:
 
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
+    settle_stack_and_action(args)
+    unknown = environment_problem(args.env, args.params_dir)
+    if unknown:
+        raise Failure(f"error: {unknown}", 2)
+    params_file = args.params_dir / f"{args.env}.yaml"
+    endpoint = emulator_endpoint()
+    try:
+        environment = (load_for_reading if args.command in READS_DESPITE_PARAMS_PROBLEMS else load_params)(params_file)
+    except ParamsError as error:
+        raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
+    enabled = environment.layers
+    # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
+    everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
+    if args.stack and args.stack not in enabled and not everywhere and args.command != "drift":  # drift: checks it by name
+        if args.env == SANDBOX_ENV and args.stack in SANDBOX_CANNOT_REHEARSE:
+            raise Failure(f"error: the sandbox cannot rehearse the {args.stack} layer: {SANDBOX_CANNOT_REHEARSE[args.stack]}", 2)
+        raise Failure(
+            f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {templates.relative(params_file)}", 2
+        )
+    names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
+    refuse_values_the_command_does_not_take(args, enabled, endpoint)
+    needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
+    layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    if args.command in ("deploy", "changeset"):
+        guards.refuse_an_empty_zone(templates.relative(params_file), args.env, layers)
+    if args.env == SANDBOX_ENV:  # last: what the command was given is said first, as on AWS before its credentials
+        refuse_all_but_a_usable_sandbox(args.command, endpoint)
+    return environment, layers
+
+
+def settle_stack_and_action(args) -> None:
+    """STACK= as the command takes it (the service commands', a change set's own layer) and ACTION= in capitals, or Failure(2)."""
     if args.command in TAKES_NO_STACK and args.stack is not None:
         what = (
             f"unlock frees the lock of {args.env}, one for every layer"
@@ -296,10 +328,10 @@ def validate(args):
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = f" (STACK takes one layer: a run per layer{f', or {left_out}' if left_out else ''})"
         raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
-    unknown = environment_problem(args.env, args.params_dir)
-    if unknown:
-        raise Failure(f"error: {unknown}", 2)
-    params_file = args.params_dir / f"{args.env}.yaml"
+
+
+def emulator_endpoint() -> str | None:
+    """AWS_ENDPOINT_URL, where it names an emulator (README, Credentials), once it is a usable URL; else Failure(2)."""
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
     if endpoint == "":  # botocore reads it as unset: AWS_ENDPOINT_URL=$EMU with EMU unset went to AWS
         raise Failure(
@@ -319,20 +351,12 @@ def validate(args):
             usable = False
         if not usable:
             raise Failure(f"error: AWS_ENDPOINT_URL={endpoint!r} is not an http(s)://HOST[:PORT] URL (ports 1 to 65535)", 2)
-    try:
-        environment = (load_for_reading if args.command in READS_DESPITE_PARAMS_PROBLEMS else load_params)(params_file)
-    except ParamsError as error:
-        raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
-    enabled = environment.layers
-    # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
-    everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
-    if args.stack and args.stack not in enabled and not everywhere and args.command != "drift":  # drift: checks it by name
-        if args.env == SANDBOX_ENV and args.stack in SANDBOX_CANNOT_REHEARSE:
-            raise Failure(f"error: the sandbox cannot rehearse the {args.stack} layer: {SANDBOX_CANNOT_REHEARSE[args.stack]}", 2)
-        raise Failure(
-            f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {templates.relative(params_file)}", 2
-        )
-    names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
+    return endpoint
+
+
+def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
+    """Every value the command line gave checked against the command and the layer (Failure(2)); those it takes read
+    into args (MAX_WAIT, TIMEOUT, verify's endpoint, task's command, logs' SINCE)."""
     if args.changeset is not None and args.command != "execute":
         raise Failure(f"error: CHANGESET= (--changeset) is for make execute; {args.command} takes none: leave it out", 2)
     if args.repair and args.command not in TAKES_REPAIR:
@@ -408,13 +432,6 @@ def validate(args):
             f"(the layers with them: {', '.join(sorted(templates.ROLLBACK_TRIGGERS))})",
             2,
         )
-    needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
-    layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
-    if args.command in ("deploy", "changeset"):
-        guards.refuse_an_empty_zone(templates.relative(params_file), args.env, layers)
-    if args.env == SANDBOX_ENV:  # last: what the command was given is said first, as on AWS before its credentials
-        refuse_all_but_a_usable_sandbox(args.command, endpoint)
-    return environment, layers
 
 
 def refuse_all_but_a_usable_sandbox(command, endpoint) -> None:
