@@ -1,14 +1,21 @@
 # StartupWebApp deployment: `make help` lists the targets.
 PYTHON ?= python3
-VENV := .venv
-BIN := $(VENV)/bin
-INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 
 # The values the targets take count only when given on make's command line (with make -e too): an
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
 # use ENV for their startup file.
 COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT TIMEOUT CONNECT_TO \
 	CA_BUNDLE TEST_LISTENER ACTION CMD SINCE FOLLOW UPGRADE
+# Any other value on make's command line that holds a $ is refused: make would expand it where this file or a recipe's
+# environment reads it (VENV='$(shell ...)' as this file is read, FOO='$(shell ...)' exported to every recipe), and
+# unexported it would reach no recipe, unsaid. Those above the recipes read as text ($(value ...), quote below).
+WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v)))))
+ifneq ($(WITH_DOLLAR),)
+$(error $(WITH_DOLLAR): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(firstword $(WITH_DOLLAR))='...' make ...)
+endif
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1)
 # Reset with override, which also holds under make -e, rather than undefine, which GNU make 3.81
 # (macOS) does not have.
 FROM_ENVIRONMENT := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(filter environment,$(firstword $(origin $(v)))),$(v))))
@@ -115,11 +122,9 @@ endif
 # Deploys go to ENV (default: the local sandbox; every other environment must be named).
 ENV ?= sandbox
 # make would export them to every recipe's environment, expanding them as it does: TAG='$(shell ...)'
-# would run there. The recipes pass them as arguments, read with $(value ...) (quote, below). So is any
-# other command-line value holding a $ (FOO='$(shell ...)' given to make help ran too), and those the
-# recipes read (PYTHON, BENCH_RUNS) are passed by $(value ...) as well.
+# would run there. The recipes pass them as arguments, read with $(value ...) (quote, below); PYTHON and BENCH_RUNS,
+# which the shell's environment may set too (where make would expand PYTHON='$(shell ...)' in a recipe), as well.
 unexport $(COMMAND_LINE_ONLY)
-unexport $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v))))
 define NEWLINE
 
 
@@ -128,8 +133,10 @@ WITH_NEWLINE := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(findstring $(NEW
 ifneq ($(WITH_NEWLINE),)
 $(error $(WITH_NEWLINE): a value on more than one line; allowed: one line)
 endif
-# A value a message shows: its control characters as cat -v writes them (^[ for ESC), not sent to the terminal.
-shown = $(shell printf '%s' '$(subst ','\'',$(1))' | cat -v)
+# A value a message shows: its control characters (but tab) as ?, not sent to the terminal (an ESC that redraws
+# the line); any other text as typed.
+printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
+shown = $(shell printf '%s' '$(subst ','\'',$(1))' | $(printed))
 # Switches take 1 or nothing: YES=0 or ALLOW_REPLACE=false must not mean yes.
 SWITCHES := YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR TEST_LISTENER FOLLOW
 NOT_ONE := $(strip $(foreach v,$(SWITCHES),$(if $(value $(v)),$(if $(filter-out 1,$(value $(v)))$(word 2,$(value $(v))),$(v)))))
@@ -199,7 +206,7 @@ lock: $(INSTALLED) ## write requirements.txt (pins and hashes) from requirements
 # said to be unused rather than silently ignored: $(call unused,<what the target does>,<names>).
 # ANY_VALUE: every name a target takes (but PYTHON, which picks the venv's interpreter for every target).
 ANY_VALUE := $(filter-out PYTHON,$(DEPLOYER_VALUES)) $(sort $(foreach g,$(DEPLOYER_TARGETS),$(OWN_VALUES_$(g)))) UPGRADE
-unused = @$(foreach v,$(2),$(if $(filter command line,$(origin $(v))),printf '%s %s %s\n' "note: make $@ takes no $(v)= (it $(1)):" $(call quote,$(value $(v))) "left unused" | cat -v >&2;)) true
+unused = @$(foreach v,$(2),$(if $(filter command line,$(origin $(v))),printf '%s %s %s\n' "note: make $@ takes no $(v)= (it $(1)):" $(call quote,$(value $(v))) "left unused" | $(printed) >&2;)) true
 # The sandbox targets work on ENV=sandbox alone: that one given is no value left unused.
 ANY_VALUE_BUT_SANDBOX_ENV = $(if $(filter sandbox,$(value ENV)),$(if $(filter-out sandbox,$(value ENV)),$(ANY_VALUE),$(filter-out ENV,$(ANY_VALUE))),$(ANY_VALUE))
 

@@ -41,6 +41,7 @@ from stubbed_aws import (
     IMAGE_TAG_CHANGES,
     LOCK,
     LOG_GROUP,
+    NOT_FOUND,
     NOW,
     OUTPUT,
     OUTPUT_VALUES,
@@ -11868,12 +11869,25 @@ def sleeping_as(directory: Path, name: bytes):
         process.wait()
 
 
-def test_a_rollback_of_a_service_not_deployed_says_how_to_deploy_it(aws):
-    # "nothing to roll back" ended there (helper S1): the way on is a deploy, with the image to run
+@pytest.mark.parametrize("upstreams", [True, False])
+def test_a_rollback_of_a_service_not_deployed_says_how_to_deploy_it(aws, upstreams):
+    # "nothing to roll back" ended there (helper S1): the way on is a deploy, with the image to run; of every layer first
+    # where those the service reads are not deployed either, whose absence refuses a deploy of the service alone (review R1)
     aws.not_deployed("service")
+    if upstreams:
+        aws.upstream_deployed("service")
+    else:  # none deployed: those the service reads, and those they read, each looked for once (in any order)
+        reading, read = ["service"], set()
+        while reading:
+            new = {upstream for upstream, _ in templates.wired_into(reading.pop()).values()} - read
+            read |= new
+            reading += sorted(new)
+        for _ in read:
+            aws.cf.add_client_error("describe_stacks", service_message="Stack does not exist", **NOT_FOUND)
     assert aws.run("rollback", "--yes") == 1
+    first = "" if upstreams else f"make deploy ENV={ENV} deploys every layer, then "
     assert aws.err.startswith(
-        f"error: {stack('service')} is not deployed: nothing to roll back; make deploy STACK=service ENV={ENV} TAG=<image> deploys it"
+        f"error: {stack('service')} is not deployed: nothing to roll back; {first}make deploy STACK=service ENV={ENV} TAG=<image> deploys it"
     ), aws.err
 
 
@@ -11883,3 +11897,18 @@ def test_a_verify_of_an_environment_not_deployed_says_how_to_deploy_it(aws):
     assert aws.err.startswith(
         f"error: {stack('alb')} is not deployed: nothing to verify; make deploy ENV={ENV} deploys every layer first"
     ), aws.err
+
+
+# --- review R1: mutants of today's commits their tests left green (these pass on the current code) ----------------
+
+
+def test_repair_without_stack_is_not_refused_as_for_a_layer_without_rollback_triggers(aws):
+    aws.run("deploy", "--repair")  # every layer: the service's among them
+    assert "makes a change set without rollback triggers" not in aws.err, aws.err
+
+
+def test_a_new_service_stack_on_the_image_the_one_before_it_last_ran_says_nothing_of_it():
+    releases = [{"image_tag": "v1", "time": "2026-01-01T00:00:00Z"}, {"image_tag": "v2", "time": "2026-01-02T00:00:00Z"}]
+    assert deploy_text.earlier_stack_image(releases, "v2", ENV) == []
+    (note,) = deploy_text.earlier_stack_image(releases, "v1", ENV)
+    assert "the one before it last ran v2" in note and f"TAG=v2 ENV={ENV}" in note, note

@@ -2067,3 +2067,14 @@ def test_the_console_refuses_a_fraction_the_container_command_would_get(name):
     # the bounds are make templates' own, in the console too
     for number in (spec.min_value - 1, spec.min_value, spec.default, spec.max_value, spec.max_value + 1):
         assert console_takes(parameter, str(number)) == (check_value(spec, number) is None), (name, number)
+
+
+def test_a_file_that_cannot_be_opened_for_another_reason_keeps_its_own(tmp_path):
+    # (review R1) only ENXIO (a socket) is "not a regular file": a symlink loop followed stays the OSError it is
+    from templates.errors import RefusedFile, open_regular_file
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    with pytest.raises(OSError) as raised:
+        open_regular_file(loop)
+    assert not isinstance(raised.value, RefusedFile), raised.value

@@ -2908,3 +2908,10 @@ def test_expressions_written_otherwise_alone_are_not_said_to_change_the_declarat
     code, out, err = run("diff", "--stack", "release-alarms")
     assert code == 0 and "expressions written otherwise" in out, out + err
     assert "Metadata, Description or parameter declarations" not in out, out
+
+
+def test_a_change_set_of_the_running_service_says_nothing_of_a_new_stack(sandbox, run):
+    # (review R1) the note is a create's: make changeset of an update of the service names no "new service stack"
+    deployed(sandbox, run)
+    code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-released")
+    assert code == 0 and "left for review" in out and "the one before it last ran" not in out, out + err
