@@ -573,6 +573,19 @@ def test_a_create_refused_for_a_log_group_in_no_stack_of_its_own_name_is_that_la
         assert f"{service.stack}: {RETAINED_LOG_GROUP}" in str(refused.value)
 
 
+def test_a_guards_refusal_of_what_a_change_set_does_is_a_refused_and_a_wrong_value_a_failure():
+    # make execute adds its stale-values note to a Refused only (review R1: mutants of either kind left every test green)
+    service = deploy.layer.load_layer(ENV, "service", OUTPUT)
+    removes = {
+        "Changes": [{"ResourceChange": {"Action": "Remove", "LogicalResourceId": "LogGroup", "ResourceType": "AWS::Logs::LogGroup"}}]
+    }
+    with pytest.raises(deploy.guards.Failure) as refused:
+        deploy.guards.refuse_before_execute(None, service, removes, False, False, "nothing changed")
+    assert type(refused.value) is deploy.guards.Refused and "replaces or removes stateful resources: LogGroup" in str(refused.value)
+    assert type(deploy.guards.refusal(service, {"service"}, "error: a wrong value")) is deploy.guards.Failure
+    assert type(deploy.guards.refusal(service, {"service"}, "error: refused", deploy.guards.Refused)) is deploy.guards.Refused
+
+
 def test_a_retained_name_the_new_template_does_not_create_blocks_nothing(aws, monkeypatch):
     """Destroyed, then deployed under a new NamePrefix: the old log group, kept on purpose, stays out of the way."""
     a_deleted_service_retained_its_log_group(aws, monkeypatch, name=RETAINED_LOG_GROUP.replace("-service", "old-service"))

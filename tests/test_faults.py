@@ -87,6 +87,11 @@ HOSTILE = [
         )
         for encoding in ("UTF-16", "UTF-32")  # UTF-32's mark starts as UTF-16's does: it was named UTF-16 (helper S2)
     ),
+    (  # big-endian, its mark first (Python's utf-32 is the machine's order)
+        "UTF-32 big-endian file",
+        b"\x00\x00\xfe\xff" + PROD.encode("utf-32-be"),
+        "byte 2 is not UTF-8 text (it starts as UTF-32 does: save it as UTF-8); allowed: a YAML file in UTF-8",  # 00 00 is UTF-8
+    ),
     # YAML 1.2 takes it; PyYAML names the character alone, which an editor shows as spaces
     (
         "a tab after a colon",
