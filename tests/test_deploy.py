@@ -11912,7 +11912,7 @@ def test_a_verify_of_an_environment_not_deployed_says_how_to_deploy_it(aws):
     ), aws.err
 
 
-# --- review R1: mutants of today's commits their tests left green (these pass on the current code) ----------------
+# --- boundaries of REPAIR= and of the earlier image's note, which mutants crossed unseen (review R1) ----------------
 
 
 def test_repair_without_stack_is_not_refused_as_for_a_layer_without_rollback_triggers(aws):
