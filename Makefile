@@ -1,5 +1,9 @@
 # StartupWebApp deployment: `make help` lists the targets.
 PYTHON ?= python3
+# A value (or a name) a message shows: its control characters (but tab) as ?, not sent to the terminal (an ESC that
+# redraws the line); any other text as typed.
+printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
+shown = $(shell printf '%s' '$(subst ','\'',$(1))' | $(printed))
 
 # The values the targets take count only when given on make's command line (with make -e too): an
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
@@ -9,9 +13,11 @@ COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RES
 # Any other value on make's command line that holds a $ is refused: make would expand it where this file or a recipe's
 # environment reads it (VENV='$(shell ...)' as this file is read, FOO='$(shell ...)' exported to every recipe), and
 # unexported it would reach no recipe, unsaid. Those above the recipes read as text ($(value ...), quote below).
+# VENV= and BIN= (the Makefile's own, which the tests point elsewhere) go into commands unquoted: a path, or refused.
+$(foreach v,VENV BIN,$(if $(filter command line,$(origin $(v))),$(if $(shell printf '%s' '$(subst ','\'',$(value $(v)))' | LC_ALL=C grep -qx '[A-Za-z0-9_./-]\{1,\}' || echo no),$(error $(v)=$(call shown,$(value $(v))): allowed: a path of letters, digits and _ . / -))))
 WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v)))))
 ifneq ($(WITH_DOLLAR),)
-$(error $(WITH_DOLLAR): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(firstword $(WITH_DOLLAR))='...' make ...)
+$(error $(call shown,$(WITH_DOLLAR)): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(call shown,$(firstword $(WITH_DOLLAR)))='...' make ...)
 endif
 VENV := .venv
 BIN := $(VENV)/bin
@@ -40,11 +46,11 @@ ifeq ($(MAKELEVEL)$(if $(EVERY_LAYER_WITHOUT_STACK),,-),0)
 TAKEN := $(TAKEN_BY_$(EVERY_LAYER_WITHOUT_STACK))
 NOT_TAKEN := $(filter-out $(TAKEN),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 ifneq ($(NOT_TAKEN),)
-$(error $(NOT_TAKEN): not a value make $(EVERY_LAYER_WITHOUT_STACK) takes$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer); allowed: $(TAKEN) (AWS settings such as AWS_PROFILE go in the shell's environment))
+$(error $(call shown,$(NOT_TAKEN)): not a value make $(EVERY_LAYER_WITHOUT_STACK) takes$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer); allowed: $(TAKEN) (AWS settings such as AWS_PROFILE go in the shell's environment))
 endif
 NOT_TARGETS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NOT_TARGETS),)
-$(error $(NOT_TARGETS): not a make target, and $(EVERY_LAYER_WITHOUT_STACK) would run before make stops at it$(if $(filter command line,$(origin STACK)),,$(COMMA) on every layer without STACK); name a layer with STACK=<layer>)
+$(error $(call shown,$(NOT_TARGETS)): not a make target, and $(EVERY_LAYER_WITHOUT_STACK) would run before make stops at it$(if $(filter command line,$(origin STACK)),,$(COMMA) on every layer without STACK); name a layer with STACK=<layer>)
 endif
 endif
 # The other targets that run the deployer: a name they do not take (a misspelt ACTION=ROLLBACK, an
@@ -91,7 +97,7 @@ ifeq ($(MAKELEVEL),0)
 # A word that is no target (make continue ACTION= ROLLBACK) would be run after the target, as make does.
 NOT_A_TARGET := $(if $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(filter-out $(TARGETS),$(MAKECMDGOALS)))
 ifneq ($(NOT_A_TARGET),)
-$(error $(NOT_A_TARGET): not a make target, and make $(firstword $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS))) would run before make stops at it; a value goes as NAME=value, with no space around = (ACTION=ROLLBACK, TAG=v1))
+$(error $(call shown,$(NOT_A_TARGET)): not a make target, and make $(firstword $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS))) would run before make stops at it; a value goes as NAME=value, with no space around = (ACTION=ROLLBACK, TAG=v1))
 endif
 # Any other misspelt target (make delpoy): make's own "No rule to make target" names no way on. One
 # whose first word is a target's (sandbox-start) names the targets that start with it.
@@ -99,12 +105,12 @@ NO_SUCH_TARGET := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NO_SUCH_TARGET),)
 FIRST_WORD := $(firstword $(subst -, ,$(firstword $(NO_SUCH_TARGET))))
 LIKE := $(if $(filter $(FIRST_WORD),$(TARGETS)),$(filter $(FIRST_WORD)%,$(TARGETS)))
-$(error $(firstword $(NO_SUCH_TARGET)): not a make target$(if $(LIKE),$(COMMA) like $(LIKE)); make help lists them)
+$(error $(call shown,$(firstword $(NO_SUCH_TARGET))): not a make target$(if $(LIKE),$(COMMA) like $(LIKE)); make help lists them)
 endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))
 ifneq ($(REFUSING),)
-$(error $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE)): not a value make $(REFUSING) takes; allowed: $(strip $(call ALLOWED_FOR,$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
+$(error $(call shown,$(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE))): not a value make $(REFUSING) takes; allowed: $(strip $(call ALLOWED_FOR,$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
 endif
 endif
 # The note's command names only what the target takes: make status TAG=... would be refused.
@@ -131,12 +137,8 @@ define NEWLINE
 endef
 WITH_NEWLINE := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(findstring $(NEWLINE),$(value $(v))),$(v))))
 ifneq ($(WITH_NEWLINE),)
-$(error $(WITH_NEWLINE): a value on more than one line; allowed: one line)
+$(error $(call shown,$(WITH_NEWLINE)): a value on more than one line; allowed: one line)
 endif
-# A value a message shows: its control characters (but tab) as ?, not sent to the terminal (an ESC that redraws
-# the line); any other text as typed.
-printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
-shown = $(shell printf '%s' '$(subst ','\'',$(1))' | $(printed))
 # Switches take 1 or nothing: YES=0 or ALLOW_REPLACE=false must not mean yes.
 SWITCHES := YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR TEST_LISTENER FOLLOW
 NOT_ONE := $(strip $(foreach v,$(SWITCHES),$(if $(value $(v)),$(if $(filter-out 1,$(value $(v)))$(word 2,$(value $(v))),$(v)))))

@@ -11898,10 +11898,12 @@ def test_a_rollback_of_a_service_not_deployed_says_how_to_deploy_it(aws, upstrea
         for _ in read:
             aws.cf.add_client_error("describe_stacks", service_message="Stack does not exist", **NOT_FOUND)
     assert aws.run("rollback", "--yes") == 1
-    first = "" if upstreams else f"make deploy ENV={ENV} deploys every layer, then "
-    assert aws.err.startswith(
-        f"error: {stack('service')} is not deployed: nothing to roll back; {first}make deploy STACK=service ENV={ENV} TAG=<image> deploys it"
-    ), aws.err
+    way = (
+        f"make deploy STACK=service ENV={ENV} TAG=<image> deploys it"
+        if upstreams
+        else f"make deploy ENV={ENV} TAG=<image> deploys every layer, the service"
+    )
+    assert aws.err.startswith(f"error: {stack('service')} is not deployed: nothing to roll back; {way} with that image"), aws.err
 
 
 def test_a_verify_of_an_environment_not_deployed_says_how_to_deploy_it(aws):

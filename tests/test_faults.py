@@ -3622,3 +3622,27 @@ def test_a_down_sandbox_is_said_after_a_connect_to_address_off_this_machine(monk
     code = deploy.main(argv, out=io.StringIO(), err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made"))
     said = err.getvalue()
     assert code == 2 and said.startswith("error: CONNECT_TO (--connect-to)") and "loopback" in said.splitlines()[0], said
+
+
+# --- the deployer's checks of what it was given come before the AWS_ENDPOINT_URL it reads (review R2) ---------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "first"),
+    [
+        (["status", "--env", "prod", "--stack", "nosuch"], "error: unknown layer 'nosuch'"),
+        (["continue", "--env", "prod", "--action", "x"], "error: ACTION=x: allowed: "),
+        (["status", "--env", "nosuch"], "error: unknown environment 'nosuch'"),
+    ],
+)
+def test_what_the_command_line_got_wrong_is_said_before_an_unusable_endpoint(monkeypatch, argv, first):
+    # validate's order, which cab8f3f's split kept ("the first mistake said is the same"): STACK= and ACTION=, then ENV=,
+    # then AWS_ENDPOINT_URL; calling emulator_endpoint() first left every test green
+    import io
+
+    from scripts import deploy
+
+    no_real_aws(monkeypatch, "")
+    out, err = io.StringIO(), io.StringIO()
+    code = deploy.main(argv, out=out, err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made"))
+    assert code == 2 and err.getvalue().startswith(first), err.getvalue()

@@ -1177,6 +1177,48 @@ def test_a_switch_refused_by_make_shows_its_value_as_text():
     assert made.returncode == 2 and b"YES=?[2K?error: forged: allowed: 1, or leave it out" in made.stderr, made.stderr
 
 
+# --- make's messages and values as text: boundaries mutants crossed unseen (review R2) --------------------------------
+
+
+def test_makes_messages_show_every_control_character_as_a_question_mark_but_tab():
+    # shown/printed map C0 and DEL, tab kept: mapping ESC and CR alone (or leaving DEL, or taking tab too) left the tests green
+    made = subprocess.run(
+        ["make", "-s", "--no-print-directory", "help", "YES=a\bb\ac\x7fd\x0be\x0cf\tg"],
+        cwd=ROOT,
+        env=MAKE_ENVIRONMENT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert made.returncode == 2 and b"YES=a?b?c?d?e?f\tg: allowed: 1, or leave it out" in made.stderr, made.stderr
+
+
+@pytest.mark.parametrize(
+    ("target", "name", "option"),
+    [
+        ("task", "CMD", "--cmd="),
+        ("logs", "SINCE", "--since="),
+        ("continue", "ACTION", "--action="),
+        ("verify", "CONNECT_TO", "--connect-to="),
+        ("verify", "CA_BUNDLE", "--ca-bundle="),
+        ("verify", "TIMEOUT", "--timeout="),
+        ("deploy", "MAX_WAIT", "--max-wait="),
+        ("lock", "UPGRADE", "--upgrade-package="),
+    ],
+)
+def test_a_value_holding_a_dollar_the_recipes_read_as_text_is_passed_not_refused(target, name, option):
+    # 96b151d refuses a $ for every name but COMMAND_LINE_ONLY's: refusing CMD='sh -c "echo $HOME"' (or any of these)
+    # too left every test green
+    made = subprocess.run(
+        ["make", "-n", "-s", "--no-print-directory", target, f"{name}=a$b"],
+        cwd=ROOT,
+        env=MAKE_ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0 and f"{option}'a$b'" in made.stdout, made.stdout + made.stderr
+
+
 def test_the_values_the_recipes_read_are_passed_as_text():
     # PYTHON= (the interpreter make venv runs) and BENCH_RUNS= (which make bench passes on) are read as they were given,
     # the shell's PYTHON too, which make would expand where a recipe named it $(PYTHON)
@@ -1300,3 +1342,54 @@ def test_the_note_of_an_unused_value_shows_text_that_is_not_ascii_as_typed():
     err = made.stderr.decode()
     (note,) = [line for line in err.splitlines() if "takes no TAG=" in line]
     assert "café" in note, note
+
+
+# --- make's messages and values as text: what the refusal of a $ left open (review R2) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["help", "F\x1b[2JO=$x"],  # the new refusal of a value holding a $ names the variable as typed
+        ["status", "F\x1b[2JO=1"],  # not a value make status takes
+        ["deploy", "F\x1b[2JO=1"],  # not a value make deploy takes
+        ["status", "deplo\x1b[2Jy"],  # a word that is no target, after a deployer target
+        ["deplo\x1b[2Jy"],  # a misspelt target
+    ],
+)
+def test_makes_messages_show_a_names_control_characters_as_text(argv):
+    # README: make's own messages show control characters as ?, not sent to the terminal; a name (or a word taken for a
+    # target) is shown by them as well, and went to the terminal as typed: ESC [2J clears the screen
+    made = subprocess.run(["make", "-s", "--no-print-directory", *argv], cwd=ROOT, env=MAKE_ENVIRONMENT, capture_output=True, timeout=120)
+    assert made.returncode == 2 and b"\x1b" not in made.stderr, made.stderr
+
+
+@pytest.mark.parametrize("name", ["VENV", "BIN"])
+def test_a_venv_or_bin_given_on_the_command_line_runs_nothing(tmp_path, name):
+    # README: a value is never run; VENV= and BIN= holding no $ pass the refusal of 96b151d, and the recipes name them
+    # unquoted ($(BIN)/python): a backquote in them ran in make help, make test, make sandbox-stop...
+    ran = tmp_path / "ran"
+    subprocess.run(
+        ["make", "-s", "--no-print-directory", "help", f"{name}=`touch {ran}`"],
+        cwd=ROOT,
+        env=MAKE_ENVIRONMENT,
+        capture_output=True,
+        timeout=120,
+    )
+    assert not ran.exists(), f"make help {name}='`touch ...`' ran the command"
+
+
+@pytest.mark.parametrize("name", ["VENV", "BIN"])
+def test_the_refusal_of_a_dollar_does_not_send_a_name_the_makefile_sets_to_the_environment(tmp_path, name):
+    # "set it in the shell's environment instead": VENV := .venv and BIN := ... ignore the environment, so the value
+    # the refusal sent there was dropped, unsaid
+    made = subprocess.run(
+        ["make", "-n", "-s", "--no-print-directory", "lint", f"{name}={tmp_path}/v$x"],
+        cwd=ROOT,
+        env=MAKE_ENVIRONMENT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 2, made.stderr
+    assert f"set it in the shell's environment instead: {name}=" not in made.stderr, made.stderr

@@ -816,13 +816,11 @@ class Commands:
         """Deploy the image before the one running (or TAG=) through the usual change set."""
         deployer, layer, image_tag = self.deployer, self.layers[0], self.args.image_tag
         if not deployer.has_stack(layer.stack):
-            # the layers it reads deployed or not (a deploy of it alone would be refused without them: review R1)
-            first = (
-                f"make deploy ENV={deployer.env} deploys every layer, then " if deployer.undeployed_upstreams(deployer.wired(layer)) else ""
-            )
+            # of it alone, or of every layer where those it reads are not deployed either (which refuse it alone: review R1)
+            stack = "" if deployer.undeployed_upstreams(deployer.wired(layer)) else f"STACK={layer.name} "
             raise Failure(
-                f"error: {layer.stack} is not deployed: nothing to roll back; {first}make deploy STACK={layer.name} ENV={deployer.env} "
-                "TAG=<image> deploys it with that image"
+                f"error: {layer.stack} is not deployed: nothing to roll back; make deploy {stack}ENV={deployer.env} TAG=<image> deploys "
+                f"{'it' if stack else 'every layer, the service'} with that image"
             )
         before = deployer.describe(layer.stack)
         under_way = before["StackStatus"].endswith("_IN_PROGRESS")
