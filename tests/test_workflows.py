@@ -1138,16 +1138,20 @@ MAKE_ENVIRONMENT = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS"
 def test_a_value_make_takes_or_passes_over_is_not_run_when_a_recipe_runs(tmp_path, target, name):
     # make exports a command-line variable that is not unexported to every recipe's environment,
     # expanding it as it does: FOO='$(shell touch x)' ran the command (without -n: -n runs no recipe).
+    assert_runs_nothing(tmp_path, target, name, "$(shell touch {ran})")
+
+
+def assert_runs_nothing(tmp_path, target, name, command, *flags):
+    """make <target> <name>=<command> (its {ran} a file the command makes) leaves that file unmade."""
     ran = tmp_path / "ran"
     subprocess.run(
-        ["make", "-s", "--no-print-directory", target, f"{name}=$(shell touch {ran})"],
+        ["make", "-s", *flags, "--no-print-directory", target, f"{name}={command.format(ran=ran)}"],
         cwd=ROOT,
         env=MAKE_ENVIRONMENT,
         capture_output=True,
-        text=True,
         timeout=120,
     )
-    assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
+    assert not ran.exists(), f"make {target} {name}='{command}' ran the command"
 
 
 @pytest.mark.parametrize("value", ["v1\\nerror: params/prod.yaml is corrupt", "v1\x1b[2K\rerror: forged", "v1\\c"])
@@ -1267,17 +1271,7 @@ def test_no_command_line_value_is_expanded_by_make_whatever_the_target(tmp_path,
     # README (Values on make's command line): "A value is passed as it is, never run by make
     # (TAG='$(shell ...)' stays text)". The Makefile's STACK_GIVEN := ...$(STACK) expanded STACK
     # itself, so STACK='$(shell touch x)' ran the command at parse time, for every target.
-    ran = tmp_path / "ran"
-    clean = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "GNUMAKEFLAGS", "MAKELEVEL")}
-    subprocess.run(
-        ["make", "-n", "--no-print-directory", target, f"{name}=$(shell touch {ran})"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
+    assert_runs_nothing(tmp_path, target, name, "$(shell touch {ran})", "-n")
 
 
 def test_a_switch_refused_by_make_with_a_quote_in_its_value_runs_nothing(tmp_path):
@@ -1368,15 +1362,7 @@ def test_makes_messages_show_a_names_control_characters_as_text(argv):
 def test_a_venv_or_bin_given_on_the_command_line_runs_nothing(tmp_path, name):
     # README: a value is never run; VENV= and BIN= holding no $ pass the refusal of 96b151d, and the recipes name them
     # unquoted ($(BIN)/python): a backquote in them ran in make help, make test, make sandbox-stop...
-    ran = tmp_path / "ran"
-    subprocess.run(
-        ["make", "-s", "--no-print-directory", "help", f"{name}=`touch {ran}`"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        timeout=120,
-    )
-    assert not ran.exists(), f"make help {name}='`touch ...`' ran the command"
+    assert_runs_nothing(tmp_path, "help", name, "`touch {ran}`")
 
 
 @pytest.mark.parametrize("name", ["VENV", "BIN"])
