@@ -142,6 +142,22 @@ def physical_id(sandbox_aws, stack: str, logical_id: str) -> str:
     ]
 
 
+def held_by_another_teams_group(sandbox_aws, stack: str, *logical_ids: str) -> None:
+    """Someone else's security group whose rule names each of the stack's groups: deleting those fails, as on AWS, while
+    the rule stands (a group another group's rule references: DependencyViolation)."""
+    theirs = sandbox_aws.ec2.create_security_group(
+        GroupName=f"theirs-{next(_names)}", Description="names the stack's", VpcId=VALUES["VpcId"]
+    )
+    for logical_id in logical_ids:
+        rule = {
+            "IpProtocol": "tcp",
+            "FromPort": 1,
+            "ToPort": 1,
+            "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, stack, logical_id)}],
+        }
+        sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs["GroupId"], IpPermissions=[rule])
+
+
 def certificate_and_zone(sandbox_aws) -> dict:
     """What cert-dns would give the alb layer, made through the ACM and Route 53 APIs."""
     arn = sandbox_aws.acm.request_certificate(DomainName=f"*.{DOMAIN}", SubjectAlternativeNames=[DOMAIN], ValidationMethod="DNS")[
@@ -1632,15 +1648,7 @@ def test_a_deletion_two_resources_fail_names_both_as_aws_does(sandbox_aws):
         for name in ("GroupA", "GroupB")
     }
     deploy(sandbox_aws, "twofail", json.dumps({"Resources": groups}), {})
-    theirs = sandbox_aws.ec2.create_security_group(GroupName="theirs", Description="names both", VpcId=VALUES["VpcId"])["GroupId"]
-    for name in groups:
-        rule = {
-            "IpProtocol": "tcp",
-            "FromPort": 1,
-            "ToPort": 1,
-            "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "twofail", name)}],
-        }
-        sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    held_by_another_teams_group(sandbox_aws, "twofail", *groups)
     sandbox_aws.cloudformation.delete_stack(StackName="twofail")
     events = sandbox_aws.cloudformation.describe_stack_events(StackName="twofail")["StackEvents"]
     failed = sorted(
@@ -1674,14 +1682,7 @@ def test_a_resource_failing_only_because_a_failed_one_still_uses_it_is_not_named
         },
     }
     deploy(sandbox_aws, "dependent", json.dumps({"Resources": resources}), {})
-    theirs = sandbox_aws.ec2.create_security_group(GroupName="theirs-too", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
-    rule = {
-        "IpProtocol": "tcp",
-        "FromPort": 1,
-        "ToPort": 1,
-        "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "dependent", "Inner")}],
-    }
-    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    held_by_another_teams_group(sandbox_aws, "dependent", "Inner")
     sandbox_aws.cloudformation.delete_stack(StackName="dependent")
     events = sandbox_aws.cloudformation.describe_stack_events(StackName="dependent")["StackEvents"]
     reason = next(
@@ -1701,9 +1702,7 @@ def test_what_a_resource_whose_deletion_failed_uses_is_not_deleted_as_aws_never_
         },
     }
     deploy(sandbox_aws, "used", json.dumps({"Resources": resources}), {})
-    theirs = sandbox_aws.ec2.create_security_group(GroupName="names-inner", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
-    rule = {"IpProtocol": "tcp", "FromPort": 2, "ToPort": 2, "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "used", "Inner")}]}
-    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    held_by_another_teams_group(sandbox_aws, "used", "Inner")
     sandbox_aws.cloudformation.delete_stack(StackName="used")
     assert sandbox_aws.cloudformation.describe_stacks(StackName="used")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
     groups = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-user")["logGroups"]
@@ -1901,14 +1900,7 @@ def test_what_a_resource_whose_deletion_failed_depends_on_is_not_deleted(sandbox
         },
     }
     deploy(sandbox_aws, "depends", json.dumps({"Resources": resources}), {})
-    theirs = sandbox_aws.ec2.create_security_group(GroupName="names-dependent", Description="x", VpcId=VALUES["VpcId"])["GroupId"]
-    rule = {
-        "IpProtocol": "tcp",
-        "FromPort": 3,
-        "ToPort": 3,
-        "UserIdGroupPairs": [{"GroupId": physical_id(sandbox_aws, "depends", "Inner")}],
-    }
-    sandbox_aws.ec2.authorize_security_group_ingress(GroupId=theirs, IpPermissions=[rule])
+    held_by_another_teams_group(sandbox_aws, "depends", "Inner")
     sandbox_aws.cloudformation.delete_stack(StackName="depends")
     assert sandbox_aws.cloudformation.describe_stacks(StackName="depends")["Stacks"][0]["StackStatus"] == "DELETE_FAILED"
     groups = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix="kept-by-its-dependent")["logGroups"]

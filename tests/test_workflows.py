@@ -666,13 +666,18 @@ SHELL_ENV = {
 
 def make_n(*argv, env=None):
     """`make -n ARGV`, what would run, as typed at a shell (env: SHELL_ENV unless given)."""
+    return make_s("-n", *argv, env=env, text=True)
+
+
+def make_s(*argv, env=None, text=False):
+    """`make -s ARGV` run, recipes and all, as typed at a shell (env: SHELL_ENV unless given)."""
     return subprocess.run(
-        ["make", "-n", "--no-print-directory", *argv],
+        ["make", "-s", "--no-print-directory", *argv],
         cwd=ROOT,
         env=SHELL_ENV if env is None else env,
         capture_output=True,
-        text=True,
-        timeout=60,
+        text=text,
+        timeout=120,
     )
 
 
@@ -1123,8 +1128,6 @@ def test_a_target_says_that_a_value_it_does_not_take_changes_nothing(target, unu
 # --- values on make's command line are text: never run by make, never sent to the terminal as control ---------------
 # (README, Values on make's command line: "A value is passed as it is, never run by make")
 
-MAKE_ENVIRONMENT = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "GNUMAKEFLAGS", "MAKELEVEL", "MFLAGS")}
-
 
 @pytest.mark.parametrize(
     "target, name",
@@ -1144,13 +1147,7 @@ def test_a_value_make_takes_or_passes_over_is_not_run_when_a_recipe_runs(tmp_pat
 def assert_runs_nothing(tmp_path, target, name, command, *flags):
     """make <target> <name>=<command> (its {ran} a file the command makes) leaves that file unmade."""
     ran = tmp_path / "ran"
-    subprocess.run(
-        ["make", "-s", *flags, "--no-print-directory", target, f"{name}={command.format(ran=ran)}"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        timeout=120,
-    )
+    make_s(*flags, target, f"{name}={command.format(ran=ran)}")
     assert not ran.exists(), f"make {target} {name}='{command}' ran the command"
 
 
@@ -1158,13 +1155,7 @@ def assert_runs_nothing(tmp_path, target, name, command, *flags):
 def test_the_note_of_an_unused_value_shows_it_as_text(value):
     # The note echoed the value with sh's echo: dash reads \n and \c in it, and ESC and CR went to the
     # terminal as they were: a value could forge a line of the output (an "error:" that is not one).
-    made = subprocess.run(
-        ["make", "-s", "--no-print-directory", "sandbox-status", f"TAG={value}"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        timeout=120,
-    )
+    made = make_s("sandbox-status", f"TAG={value}")
     err = made.stderr.decode(errors="replace")
     notes = [line for line in err.splitlines() if "takes no TAG=" in line]
     assert len(notes) == 1, err
@@ -1175,9 +1166,7 @@ def test_the_note_of_an_unused_value_shows_it_as_text(value):
 
 
 def test_a_switch_refused_by_make_shows_its_value_as_text():
-    made = subprocess.run(
-        ["make", "-s", "help", "YES=\x1b[2K\rerror: forged"], cwd=ROOT, env=MAKE_ENVIRONMENT, capture_output=True, timeout=120
-    )
+    made = make_s("help", "YES=\x1b[2K\rerror: forged")
     assert made.returncode == 2 and b"YES=?[2K?error: forged: allowed: 1, or leave it out" in made.stderr, made.stderr
 
 
@@ -1186,13 +1175,7 @@ def test_a_switch_refused_by_make_shows_its_value_as_text():
 
 def test_makes_messages_show_every_control_character_as_a_question_mark_but_tab():
     # shown/printed map C0 and DEL, tab kept: mapping ESC and CR alone (or leaving DEL, or taking tab too) left the tests green
-    made = subprocess.run(
-        ["make", "-s", "--no-print-directory", "help", "YES=a\bb\ac\x7fd\x0be\x0cf\tg"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        timeout=120,
-    )
+    made = make_s("help", "YES=a\bb\ac\x7fd\x0be\x0cf\tg")
     assert made.returncode == 2 and b"YES=a?b?c?d?e?f\tg: allowed: 1, or leave it out" in made.stderr, made.stderr
 
 
@@ -1212,14 +1195,7 @@ def test_makes_messages_show_every_control_character_as_a_question_mark_but_tab(
 def test_a_value_holding_a_dollar_the_recipes_read_as_text_is_passed_not_refused(target, name, option):
     # 96b151d refuses a $ for every name but COMMAND_LINE_ONLY's: refusing CMD='sh -c "echo $HOME"' (or any of these)
     # too left every test green
-    made = subprocess.run(
-        ["make", "-n", "-s", "--no-print-directory", target, f"{name}=a$b"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    made = make_n(target, f"{name}=a$b")
     assert made.returncode == 0 and f"{option}'a$b'" in made.stdout, made.stdout + made.stderr
 
 
@@ -1227,14 +1203,7 @@ def test_the_values_the_recipes_read_are_passed_as_text():
     # PYTHON= (the interpreter make venv runs) and BENCH_RUNS= (which make bench passes on) are read as they were given,
     # the shell's PYTHON too, which make would expand where a recipe named it $(PYTHON)
     def recipe(*argv, **shell):
-        return subprocess.run(
-            ["make", "-n", "--no-print-directory", *argv],
-            cwd=ROOT,
-            env=MAKE_ENVIRONMENT | shell,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return make_n(*argv, env=SHELL_ENV | shell)
 
     assert "BENCH_RUNS='3 x' .venv/bin/python bench.py" in recipe("bench", "BENCH_RUNS=3 x").stdout
     assert "BENCH_RUNS=" not in recipe("bench").stdout
@@ -1277,9 +1246,7 @@ def test_no_command_line_value_is_expanded_by_make_whatever_the_target(tmp_path,
 def test_a_switch_refused_by_make_with_a_quote_in_its_value_runs_nothing(tmp_path):
     # shown = $(shell printf '%s' '...'): without the quote's escaping, YES="'; touch x; '" ran the command
     ran = tmp_path / "ran"
-    made = subprocess.run(
-        ["make", "-s", "help", f"YES='; touch {ran}; '"], cwd=ROOT, env=MAKE_ENVIRONMENT, capture_output=True, timeout=120
-    )
+    made = make_s("help", f"YES='; touch {ran}; '")
     assert made.returncode == 2 and not ran.exists(), made.stderr
     assert f"YES='; touch {ran}; ': allowed: 1, or leave it out".encode() in made.stderr, made.stderr
 
@@ -1289,15 +1256,8 @@ def test_a_command_line_value_reaches_the_recipes_unless_it_holds_a_dollar_which
     # PYTEST_ADDOPTS=, RUFF_CACHE_DIR= and the like reach the tools. One holding a $ (make's own escape for a literal $ is
     # $$: a password in PIP_INDEX_URL= for make lock, a path), which make would expand, was unexported and reached no
     # recipe, unsaid (review R1): it is refused, with the way that works
-    env = {k: v for k, v in MAKE_ENVIRONMENT.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    made = subprocess.run(
-        ["make", "-s", "--no-print-directory", "help", f"PYTHONPYCACHEPREFIX={tmp_path}/pyc{'$$x' if dollar else ''}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    env = {k: v for k, v in SHELL_ENV.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    made = make_s("help", f"PYTHONPYCACHEPREFIX={tmp_path}/pyc{'$$x' if dollar else ''}", env=env, text=True)
     if not dollar:
         assert made.returncode == 0 and (tmp_path / "pyc").is_dir(), made.stderr
         return
@@ -1313,26 +1273,13 @@ def test_a_name_the_makefile_reads_itself_is_not_run_when_given_on_the_command_l
     # VENV= overrides `VENV := .venv`, which INSTALLED := $(VENV)/... expands as the Makefile is read (before make
     # status refuses a name it does not take); BIN= is expanded in the recipes
     ran = tmp_path / "ran"
-    subprocess.run(
-        ["make", "-n", "-s", "--no-print-directory", target, "ENV=sandbox", f"{name}=$(shell touch {ran})"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    make_n(target, "ENV=sandbox", f"{name}=$(shell touch {ran})")
     assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
 
 
 def test_the_note_of_an_unused_value_shows_text_that_is_not_ascii_as_typed():
     # cat -v shows every byte above 127 as M-...: TAG=café was shown as cafM-CM-)
-    made = subprocess.run(
-        ["make", "-s", "--no-print-directory", "sandbox-status", "TAG=café"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        timeout=120,
-    )
+    made = make_s("sandbox-status", "TAG=café")
     err = made.stderr.decode()
     (note,) = [line for line in err.splitlines() if "takes no TAG=" in line]
     assert "café" in note, note
@@ -1354,7 +1301,7 @@ def test_the_note_of_an_unused_value_shows_text_that_is_not_ascii_as_typed():
 def test_makes_messages_show_a_names_control_characters_as_text(argv):
     # README: make's own messages show control characters as ?, not sent to the terminal; a name (or a word taken for a
     # target) is shown by them as well, and went to the terminal as typed: ESC [2J clears the screen
-    made = subprocess.run(["make", "-s", "--no-print-directory", *argv], cwd=ROOT, env=MAKE_ENVIRONMENT, capture_output=True, timeout=120)
+    made = make_s(*argv)
     assert made.returncode == 2 and b"\x1b" not in made.stderr, made.stderr
 
 
@@ -1369,13 +1316,6 @@ def test_a_venv_or_bin_given_on_the_command_line_runs_nothing(tmp_path, name):
 def test_the_refusal_of_a_dollar_does_not_send_a_name_the_makefile_sets_to_the_environment(tmp_path, name):
     # "set it in the shell's environment instead": VENV := .venv and BIN := ... ignore the environment, so the value
     # the refusal sent there was dropped, unsaid
-    made = subprocess.run(
-        ["make", "-n", "-s", "--no-print-directory", "lint", f"{name}={tmp_path}/v$x"],
-        cwd=ROOT,
-        env=MAKE_ENVIRONMENT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    made = make_n("lint", f"{name}={tmp_path}/v$x")
     assert made.returncode == 2, made.stderr
     assert f"set it in the shell's environment instead: {name}=" not in made.stderr, made.stderr
