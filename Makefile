@@ -1,9 +1,15 @@
 # StartupWebApp deployment: `make help` lists the targets.
 PYTHON ?= python3
+# A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
+quote = '$(subst ','\'',$(1))'
+define NEWLINE
+
+
+endef
 # A value (or a name) a message shows: its control characters (but tab) as ?, not sent to the terminal (an ESC that
 # redraws the line); any other text as typed.
 printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
-shown = $(shell printf '%s' '$(subst ','\'',$(1))' | $(printed))
+shown = $(shell printf '%s' $(call quote,$(1)) | $(printed))
 
 # The values the targets take count only when given on make's command line (with make -e too): an
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
@@ -13,8 +19,9 @@ COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RES
 # Any other value on make's command line that holds a $ is refused: make would expand it where this file or a recipe's
 # environment reads it (VENV='$(shell ...)' as this file is read, FOO='$(shell ...)' exported to every recipe), and
 # unexported it would reach no recipe, unsaid. Those above the recipes read as text ($(value ...), quote below).
-# VENV= and BIN= (the Makefile's own, which the tests point elsewhere) go into commands unquoted: a path, or refused.
-$(foreach v,VENV BIN,$(if $(filter command line,$(origin $(v))),$(if $(shell printf '%s' '$(subst ','\'',$(value $(v)))' | LC_ALL=C grep -qx '[A-Za-z0-9_./-]\{1,\}' || echo no),$(error $(v)=$(call shown,$(value $(v))): allowed: a path of letters, digits and _ . / -))))
+# VENV= and BIN= (the Makefile's own, which the tests point elsewhere) go into commands unquoted: a path on one line,
+# or refused.
+$(foreach v,VENV BIN,$(if $(filter command line,$(origin $(v))),$(if $(findstring $(NEWLINE),$(value $(v)))$(shell printf '%s' $(call quote,$(value $(v))) | LC_ALL=C grep -qx '[A-Za-z0-9_./-]\{1,\}' || echo no),$(error $(v)=$(call shown,$(value $(v))): allowed: a path of letters, digits and _ . / -, on one line))))
 WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v)))))
 ifneq ($(WITH_DOLLAR),)
 $(error $(call shown,$(WITH_DOLLAR)): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(call shown,$(firstword $(WITH_DOLLAR)))='...' make ...)
@@ -131,10 +138,6 @@ ENV ?= sandbox
 # would run there. The recipes pass them as arguments, read with $(value ...) (quote, below); PYTHON and BENCH_RUNS,
 # which the shell's environment may set too (where make would expand PYTHON='$(shell ...)' in a recipe), as well.
 unexport $(COMMAND_LINE_ONLY)
-define NEWLINE
-
-
-endef
 WITH_NEWLINE := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(findstring $(NEWLINE),$(value $(v))),$(v))))
 ifneq ($(WITH_NEWLINE),)
 $(error $(call shown,$(WITH_NEWLINE)): a value on more than one line; allowed: one line)
@@ -163,11 +166,9 @@ FRESH_SERVICE = $(BIN)/python generate.py --check --env=$(call quote,$(value ENV
 # which would mean every layer: `make destroy STACK= YES=1` would destroy them all. TAG= likewise: left
 # out, a rollback goes back by the release history. So is every value but a switch: an empty ACTION= left
 # out sent CONTINUE, an empty CONNECT_TO= sent make verify's checks to the public host.
-# A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
 # Values are read with $(value ...): as given, a `$` in them is not expanded by make (TAG='v1$x'
-# stayed v1; TAG='$(shell ...)' ran the command).
+# stayed v1; TAG='$(shell ...)' ran the command), each as one shell word (quote, above).
 # Passed as --option=value, so that a value starting with "-" (TAG=-x) is read as the value, not an option.
-quote = '$(subst ','\'',$(1))'
 
 .DEFAULT_GOAL := help
 .PHONY: $(TARGETS)

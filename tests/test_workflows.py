@@ -766,6 +766,16 @@ def test_a_tag_exported_in_the_shell_does_not_refuse_a_layer_that_has_no_image(t
         assert f"make {target} REPAIR=..." in make_n(target, "STACK=service", env=repair).stderr
 
 
+def test_the_values_the_makefile_takes_for_the_service_alone_are_the_service_layers_alone():
+    # NOT_FOR_THE_STACK in the Makefile names service for TAG= and REPAIR=: the one layer with an image, and the one with
+    # rollback triggers; a second such layer would need it named there too (review RB)
+    assert "$(filter-out service,$(value STACK)),TAG REPAIR" in (ROOT / "Makefile").read_text()
+    images = [
+        layer for layer in templates.LAYERS if "ImageTag" in json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"]
+    ]
+    assert images == ["service"] and set(templates.ROLLBACK_TRIGGERS) == {"service"}
+
+
 def test_the_makefiles_targets_list_is_its_targets():
     # TARGETS is .PHONY and what deploy, destroy and purge take for a target, not a misspelt STACK
     text = (ROOT / "Makefile").read_text()
@@ -1310,6 +1320,9 @@ def test_a_venv_or_bin_given_on_the_command_line_runs_nothing(tmp_path, name):
     # README: a value is never run; VENV= and BIN= holding no $ pass the refusal of 96b151d, and the recipes name them
     # unquoted ($(BIN)/python): a backquote in them ran in make help, make test, make sandbox-stop...
     assert_runs_nothing(tmp_path, "help", name, "`touch {ran}`")
+    # a path on each of two lines passed the check line by line, and the shell then failed on it (review RB)
+    made = make_s("help", f"{name}=x\n/tmp/y", text=True)
+    assert made.returncode == 2 and f"*** {name}=x/tmp/y: allowed: a path of letters, digits and _ . / -, on one line" in made.stderr
 
 
 @pytest.mark.parametrize("name", ["VENV", "BIN"])

@@ -1053,7 +1053,7 @@ class Deployer:
             releases = self.history.releases()
         except AWS_ERRORS as error:
             self.say(
-                f"  note: the release history could not be read ({error_code(error)}): make releases ENV={self.env} says which "
+                f"note: the release history could not be read ({error_code(error)}): make releases ENV={self.env} says which "
                 "image the service stack before this one last ran"
             )
             return
@@ -1464,7 +1464,7 @@ class Deployer:
         self.policies.put_back_if_marked(layer)
         guards.refuse_undelegated_domain(self, layer, exists)
         values = self.parameters(layer, wired, image_tag)
-        guards.refuse_failing_rules(self, layer, values)
+        guards.refuse_failing_rules(self, layer, values, self.nothing_changed(layer.name))
         change_set = self.create_change_set(layer, values, exists)
         if change_set is None:
             found = self.describe(layer.stack)
@@ -1489,9 +1489,9 @@ class Deployer:
             if not leave:
                 self.say_waiting_change_sets(layer, change_set)
         if leave:
+            self.say(*text.left_for_review(change_set, layer))  # first: kept, it is named whatever stops what follows
             if not exists:
                 self.say_earlier_stack_image(parameter_values(change_set))
-            self.say(*text.left_for_review(change_set, layer))
             return
         self.execute(layer, change_set, exists, allow_replace)
 

@@ -900,14 +900,13 @@ def failing_rules(template: dict, values: dict, region: str) -> list[str]:
     ]
 
 
-def refuse_failing_rules(deployer, layer, values: dict) -> None:
+def refuse_failing_rules(deployer, layer, values: dict, left: str | None = None) -> None:
     """Before the layer's change set: the template's Rules with the values it gets (failing_rules), said as the refusal
-    CloudFormation answers CreateChangeSet with, and that nothing changed."""
+    CloudFormation answers CreateChangeSet with, and what the refusal leaves (a deploy's: what it changed; make diff
+    changes nothing)."""
     failing = failing_rules(json.loads(layer.template), values, deployer.cf.meta.region_name)
     if failing:
-        raise Failure(
-            f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}; {deployer.nothing_changed(layer.name)}"
-        )
+        raise Failure(f"error: CloudFormation would refuse {layer.stack}'s change set: {failing[0]}" + (f"; {left}" if left else ""))
 
 
 def exists(resolver, resource) -> bool:
