@@ -675,8 +675,8 @@ def command(args, sandbox: Sandbox) -> int:
             # No endpoint either: a deployer that missed the problem still refuses the sandbox without one.
             print(f"unset AWS_ENDPOINT_URL; export {params.SANDBOX_PROBLEM}={shlex.quote(str(problem))}")
             return 0
-        unset = {params.SANDBOX_PROBLEM: ""} if args.defer_problem else {}
-        print("export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in (unset | exports).items()))
+        no_problem = {params.SANDBOX_PROBLEM: ""} if args.defer_problem else {}
+        print("export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in (no_problem | exports).items()))
     return 0
 
 

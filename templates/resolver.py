@@ -23,6 +23,13 @@ UNKNOWN = _Unknown()
 NO_VALUE = object()  # AWS::NoValue: the property is left out
 
 
+def declared_parameters(template: dict) -> dict:
+    """The template's Parameters section, or none where it is no map (a template edited by hand: CloudFormation
+    refuses it; the evaluator reads what it can, never an AttributeError)."""
+    declared = template.get("Parameters")
+    return declared if isinstance(declared, dict) else {}
+
+
 class Resolver:
     """Evaluates a template's intrinsic functions with one environment's parameter values, as far
     as they are known before deploy (scripts/review/resolver.py adds how the review shows them)."""
@@ -32,14 +39,15 @@ class Resolver:
         self.values = values  # parameter -> its value in this environment (a string)
         self.wired = wired  # parameter -> "upstream-layer.Output", filled in at deploy time
         self.region = region
-        self.deploy_time = frozenset(deploy_time) & set(template.get("Parameters", {}))  # set by the deployer on each deploy
-        # What a partly substituted Fn::Sub leaves as ${...} though known (the review shows the image tag so: its subclass)
-        self.set_each_run = frozenset()
+        self.parameters = declared_parameters(template)
+        self.deploy_time = frozenset(deploy_time) & set(self.parameters)  # set by the deployer on each deploy
+        # What a partly substituted Fn::Sub leaves as ${...} though known: the review shows ${AWS::Region} and the image
+        # tag so (its subclass); evaluated, they are what a Ref of them is (two templates compared alike: changes_nothing)
+        self.shown_as_written, self.set_each_run = frozenset(), frozenset()
         # A parameter of no layer (a template edited by hand) is read too: a comparison of two templates must never
         # leave a value unknown on both sides alike (changes_nothing). The review and the guards leave it unknown.
         self.reads_undeclared = reads_undeclared
         self.deciding = 0  # within a condition's definition, where {"Condition": name} is the function
-        self.parameters = template.get("Parameters", {})
         self.deploy_time_read = set()  # the deploy-time parameters whose value was asked for
         # Each condition worked out once: one named by several others (Fn::And and Fn::Or take up to 10) was worked out
         # again at each naming, exponential in a chain of them. None while one is being worked out: a cycle (which
@@ -286,7 +294,7 @@ class Resolver:
                 return "${" + name[1:] + "}"
             value = self.value(variables[name]) if name in variables else UNKNOWN if "." in name else self.parameter(name)
             read = self.references(variables[name]) if name in variables else {name}  # a variable of its own reads its value's
-            if (name == "AWS::Region" or read & self.set_each_run) and not resolve_all:
+            if (name in self.shown_as_written or read & self.set_each_run) and not resolve_all:
                 value = UNKNOWN  # shown as ${AWS::Region}, like the other pseudo parameters, and ${ImageTag}
             if value is UNKNOWN or isinstance(value, (dict, list)) or value is NO_VALUE:
                 unknown = True
@@ -323,7 +331,10 @@ def evaluates_alike(before: Resolver, old, after: Resolver, new) -> bool:
     nothing for such a template: the UpdateStack and CreateChangeSet APIs "will fail with an error stating that "The
     submitted information didn't contain changes." if the template provided does not update the property values of
     existing resources in the Resources or Outputs section of the stack" (AWS's CloudFormation roadmap, not its
-    documentation: https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027)."""
+    documentation: https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027). The user guide
+    says as much of two sections alone: "you cannot update the Metadata section by itself", nor the Description
+    (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/metadata-section-structure.html,
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/template-description-structure.html)."""
     try:
         return same_values(before.evaluated(old), after.evaluated(new))
     except NOT_JUDGED:
@@ -344,7 +355,7 @@ def same_values(one, other) -> bool:
 def with_defaults(template: dict, values: dict, region: str) -> Resolver:
     """A resolver of template that compares it (reads_undeclared) with values as the text CloudFormation is given,
     and its defaults for those left out."""
-    declared = template.get("Parameters", {})
+    declared = declared_parameters(template)
     defaults = {name: each["Default"] for name, each in declared.items() if isinstance(each, dict) and "Default" in each}
     given = defaults | values
     texts = {name: None if value is None else scalar_text(value) for name, value in given.items()}
@@ -383,7 +394,7 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
     if any(
         str(each.get("Type", "")).startswith("AWS::SSM::")
         for t in (old, new)
-        for each in t.get("Parameters", {}).values()
+        for each in declared_parameters(t).values()
         if isinstance(each, dict)
     ):
         return False
@@ -392,7 +403,7 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
         return False
     old_conditions, new_conditions = old.get("Conditions", {}), new.get("Conditions", {})
     # a condition written alike is decided alike only over parameters declared alike (a String's "a", a list's ["a"])
-    declared_alike = same_values(*({n: d.get("Type") for n, d in t.get("Parameters", {}).items()} for t in (old, new)))
+    declared_alike = same_values(*({n: d.get("Type") for n, d in declared_parameters(t).items()} for t in (old, new)))
     for name in set(old_conditions) | set(new_conditions):
         decided = (before.condition(name) if name in old_conditions else None), (after.condition(name) if name in new_conditions else None)
         if (None in decided or decided[0] != decided[1]) and not (

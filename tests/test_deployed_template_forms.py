@@ -121,7 +121,7 @@ def test_diff_of_a_stack_updated_with_an_fn_transform_in_a_resource_says_its_loo
     # Fn::Transform (AWS::Include) needs no Transform section: "specifies a macro to perform custom processing on part
     # of a stack template". GetTemplate's Original stage gives it untransformed, as it gives a Transform section's
     # template: the looks ahead read properties CloudFormation never deploys as written. changes_nothing takes both alike
-    # (resolver.calls_a_macro); diff.py's looks_ahead tests the Transform section alone.
+    # (resolver.calls_a_macro), and so does diff.py's looks_ahead.
     # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-transform.html
     def include(deployed):
         deployed["Resources"]["Certificate"]["Properties"]["Tags"] = {

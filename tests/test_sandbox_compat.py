@@ -2125,3 +2125,19 @@ def test_a_function_of_the_wrong_arguments_beside_another_change_is_no_internal_
         change_set(sandbox_aws, "r2-arity", template({"Fn::Join": ["", [{"Fn::Not": []}, "a"]]}, "changed"), {})
     except ClientError as error:  # AWS refuses the template (a ValidationError): a client error, not the server's
         assert error.response["ResponseMetadata"]["HTTPStatusCode"] < 500, error.response
+
+
+# _readers builds its resolvers (resolver.with_defaults, Resolver.__init__) outside evaluates_alike's guard (review RA):
+# a Parameters section that is no map (a template edited by hand, which AWS refuses with a validation error) made the
+# change set an Internal Server Error, where moto alone made it.
+@pytest.mark.parametrize("section", [[], None], ids=["a list", "null"])
+def test_a_parameters_section_that_is_no_map_beside_another_change_is_no_internal_error(sandbox_aws, section):
+    def template(value, extra):
+        said = {"Type": "AWS::SSM::Parameter", "Properties": {"Name": "/review/ra-said", "Type": "String", "Value": value}}
+        return json.dumps({**extra, "Resources": {"Said": said}})
+
+    deploy(sandbox_aws, "ra-section", template("a", {}), {})
+    try:
+        change_set(sandbox_aws, "ra-section", template("b", {"Parameters": section}), {})
+    except ClientError as error:  # AWS refuses the template: a client error, not the server's
+        assert error.response["ResponseMetadata"]["HTTPStatusCode"] < 500, error.response

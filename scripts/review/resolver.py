@@ -31,6 +31,7 @@ class Resolver(Evaluator):
         # The image tag: the deployer sets it at each run (TAG=, else the image running); the params value only on a
         # first deploy. Shown as ${ImageTag} where an Fn::Sub puts it in.
         self.set_each_run = (frozenset(inputs.SET_EACH_RUN) - frozenset(inputs.DEPLOY_TIME)) & set(self.parameters)
+        self.shown_as_written = frozenset({"AWS::Region"})  # ${AWS::Region} as written, like the other pseudo parameters
 
     def parameter(self, name):
         resource = self.template.get("Resources", {}).get(name)
