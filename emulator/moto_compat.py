@@ -1194,10 +1194,6 @@ def _change_details(resource_map, name, body, changed, flipped, replaced, modifi
     return details
 
 
-def _outside_properties(resource: dict | None) -> dict | None:
-    return None if resource is None else {key: value for key, value in resource.items() if key != "Properties"}
-
-
 def _readers(resource_map, template, parameters):
     """alike(old value, new value) for _change_details: the deployed template with the values it runs, and the new one
     with the change set's, evaluate alike (templates/resolver.py evaluates_alike)."""
@@ -1252,7 +1248,9 @@ def _change_set_diff_with_parameters(self):
             if action == "Modify":
                 body = self.template_dict["Resources"][name]
                 change.details = _change_details(resource_map, name, body, changed, flipped, replaced, modified, readers)
-                if not change.details and _outside_properties(resource_map._resource_json_map.get(name)) == _outside_properties(body):
+                if not change.details and resolver.same_values(
+                    resolver.outside_properties(resource_map._resource_json_map.get(name)), resolver.outside_properties(body)
+                ):
                     continue  # a dependent whose inputs do not change, or one whose properties are written otherwise alone
                 change.replacement = _replacement(change.details)
                 change.scope = ["Properties"] if change.details else []  # [] : DeletionPolicy, DependsOn... changed

@@ -352,6 +352,11 @@ def same_values(one, other) -> bool:
     return json.dumps(one, sort_keys=True, default=repr) == json.dumps(other, sort_keys=True, default=repr)
 
 
+def outside_properties(resource: dict | None) -> dict | None:
+    """A resource but its Properties: its type, condition, DependsOn, policies and metadata."""
+    return None if resource is None else {key: value for key, value in resource.items() if key != "Properties"}
+
+
 def with_defaults(template: dict, values: dict, region: str) -> Resolver:
     """A resolver of template that compares it (reads_undeclared) with values as the text CloudFormation is given,
     and its defaults for those left out."""
@@ -412,9 +417,7 @@ def _changes_nothing(old: dict, old_values: dict, new: dict, new_values: dict, r
             return False
     for name, resource in new_resources.items():
         previous = old_resources[name]
-        if not same_values(
-            {k: v for k, v in previous.items() if k != "Properties"}, {k: v for k, v in resource.items() if k != "Properties"}
-        ):
+        if not same_values(outside_properties(previous), outside_properties(resource)):
             return False
         if not evaluates_alike(before, previous.get("Properties", {}), after, resource.get("Properties", {})):
             return False

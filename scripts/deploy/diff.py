@@ -114,9 +114,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
         if changes_nothing(deployed, parameter_values(found), template, wanted, deployer.cf.meta.region_name):
             # Written otherwise (Fn::Sub for Fn::Join) to the same values: a deploy says "no changes"
             # (templates/resolver.py changes_nothing), and the template shown differing would differ for ever.
-            declarations = any(
-                not same_values(deployed.get(part), template.get(part)) for part in ("Metadata", "Description", "Parameters")
-            )
+            declarations = any(not same_values(deployed.get(part), template.get(part)) for part in text.UNDEPLOYABLE_ALONE)
             lines = [
                 f"{layer.stack}: same as deployed, but for expressions written otherwise that give the same values"
                 + (" (and its Metadata, Description or parameter declarations)" * declarations)

@@ -448,6 +448,9 @@ def summary(names, outcomes, seconds, stopped=None, ahead=False) -> list[str]:
     return lines
 
 
+UNDEPLOYABLE_ALONE = ("Metadata", "Description", "Parameters")  # the sections deployable_part leaves out
+
+
 def deployable_part(template: dict) -> dict:
     """template without what a stack update cannot change alone: its Metadata section
     (metadata-section-structure), its Description and its parameters' declarations (descriptions,
@@ -455,7 +458,7 @@ def deployable_part(template: dict) -> dict:
     template provided does not update the property values of existing resources in the Resources or
     Outputs section", a parameter's name changed among the examples.
     https://github.com/aws-cloudformation/cloudformation-coverage-roadmap/issues/2027"""
-    return {key: value for key, value in template.items() if key not in ("Metadata", "Description", "Parameters")}
+    return {key: value for key, value in template.items() if key not in UNDEPLOYABLE_ALONE}
 
 
 def template_diff(layer, found, deployed_template, wanted, colour=False, deployable_only=False) -> list[str]:
