@@ -577,6 +577,13 @@ def stubbed(monkeypatch, kind):
     # LOOK_FOR_BLOCKED_CREATES back.
     monkeypatch.setattr(purge, "blocking", lambda deployer, stacks: [])
     monkeypatch.setattr(guards, "loose_log_groups", lambda deployer, creates, named, even_one=False: [])  # nor log groups in no stack
+
+    def real_clients(*_, **__):
+        # A run given the stubbed clients went on with clients of its own when none had been asked for yet (an empty
+        # StubbedClients is false): its calls went to 127.0.0.1:9 and their retries, and a test passed on that failure.
+        raise AssertionError("a run given the stubbed clients made clients of its own")
+
+    monkeypatch.setattr(deploy, "boto_clients", real_clients)
     # A call no response was queued for (or with other parameters) raises a StubResponseError, which
     # is a BotoCoreError: the deployer's best-effort paths would take it for an AWS error and go on,
     # and a test could pass on a call it never meant. Each is recorded and fails the test at its end.

@@ -11918,7 +11918,10 @@ def test_a_verify_of_an_environment_not_deployed_says_how_to_deploy_it(aws):
 
 
 def test_repair_without_stack_is_not_refused_as_for_a_layer_without_rollback_triggers(aws):
-    aws.run("deploy", "--repair")  # every layer: the service's among them
+    # The deploy of every layer (the service's among them) goes on to its first layer's stack: stopped there.
+    asked = requests_of(aws, "DescribeStacks", raising=KeyboardInterrupt)
+    assert aws.run("deploy", "--repair") == 130, aws.err
+    assert asked == [{"StackName": stack(templates.layer_order()[0])}], asked
     assert "makes a change set without rollback triggers" not in aws.err, aws.err
 
 

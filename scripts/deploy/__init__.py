@@ -494,7 +494,10 @@ def main(
             resolver = zone.public_name_servers  # an emulator's zones are unknown to public DNS
         deployer = Deployer(
             # this module's CONFIG: tests replace it
-            clients or boto_clients(environment.region, err, CONFIG, endpoint, sandbox=args.env == SANDBOX_ENV, reuse=reuse_clients),
+            # given, the tests' clients: a dict, which is empty (and false) until a test asks one of them
+            clients
+            if clients is not None
+            else boto_clients(environment.region, err, CONFIG, endpoint, sandbox=args.env == SANDBOX_ENV, reuse=reuse_clients),
             args.env,
             out=out,
             err=err,
