@@ -448,10 +448,25 @@ cfn_models.CloudFormationBackend.update_stack = _update_stack_with_its_time
 # Gap: CreateChangeSet accepts RollbackConfiguration (the service stack's rollback triggers)
 # and drops it: DescribeChangeSet and, once executed, DescribeStacks show none. Keep it; as in
 # AWS, a change set without one leaves the stack's previous configuration in place.
+# Gap: a request without ChangeSetType was a CREATE to moto, which answered 500 to one with
+# UsePreviousValue (an update's, as `aws cloudformation create-change-set` sends by hand): to AWS
+# it is an UPDATE ("By default, CloudFormation specifies UPDATE", ChangeSetType in
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html).
+# And UsePreviousValue took moto's parsed value of a List parameter, a Python list, which the
+# execution then failed to read: it takes the value as given, as DescribeStacks shows it.
 _create_change_set = responses.CloudFormationResponse.create_change_set
 
 
 def _create_change_set_keeping_rollback_configuration(self):
+    self.params.setdefault("ChangeSetType", "UPDATE")
+    if self.params["ChangeSetType"] == "UPDATE" and any(given.get("UsePreviousValue") for given in self.params.get("Parameters", [])):
+        previous = self.cloudformation_backend.get_stack(self._get_param("StackName")).stack_parameters
+        self.params["Parameters"] = [
+            {"ParameterKey": given["ParameterKey"], "ParameterValue": _as_given(previous[given["ParameterKey"]])}
+            if given.get("UsePreviousValue") and given["ParameterKey"] in previous
+            else given
+            for given in self.params["Parameters"]
+        ]
     result = _create_change_set(self)
     change_set = self.cloudformation_backend.change_sets[result.result["Id"]]
     change_set.rollback_configuration = self._get_param("RollbackConfiguration")
@@ -790,12 +805,14 @@ responses.CloudFormationResponse.describe_stack_resource = _describe_stack_resou
 def _parameter_list(self):
     hidden = self.resource_map.no_echo_parameter_keys
     return [
-        {
-            "ParameterKey": key,
-            "ParameterValue": "****" if key in hidden else ",".join(map(str, value)) if isinstance(value, list) else str(value),
-        }
+        {"ParameterKey": key, "ParameterValue": "****" if key in hidden else _as_given(value)}
         for key, value in self.resource_map.resolved_parameters.items()
     ]
+
+
+def _as_given(value) -> str:
+    """A parameter's value as it was given, from moto's parsed one."""
+    return ",".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 cfn_models.Stack.parameter_list = property(_parameter_list)

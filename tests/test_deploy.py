@@ -4711,6 +4711,15 @@ def test_a_change_set_made_from_another_template_than_output_holds_is_not_execut
     assert aws.err.startswith(
         f"error: change set {cs_name('cert-dns')} was made from another template than {templates.relative(OUTPUT / 'cert-dns.json')} holds now"
     ), aws.err
+    assert f"or check out the commit it was made from ({stubbed_aws.CHECKOUT}), make templates" in aws.err, aws.err  # its name gives it
+
+
+def test_a_change_set_refused_as_made_from_another_template_names_the_commit_its_name_gives_where_one_does():
+    from scripts.deploy.commands import made_at
+
+    assert made_at("18d684f") == " (18d684f)"
+    assert made_at("18d684f-dirty") == " (18d684f, with changes not committed then)"
+    assert made_at("nogit") == made_at("nogit-dirty") == made_at("unknown") == ""
 
 
 def rollbacks_change_set_left_at_its_question(aws, running, body=None, to="v1"):
@@ -8000,6 +8009,18 @@ def test_the_revision_a_change_set_was_made_at_is_the_one_its_name_gives_and_unk
         f"{ours}-mine",
     ):
         assert revision_named_in(by_hand, stack) == "unknown", by_hand
+
+
+def test_the_revision_of_a_change_set_named_by_a_deployer_before_millisecond_names_is_the_one_its_name_gives():
+    # Before 27e008b (2026-12-04) change sets were named <stack>-<UTC time to the second>-<revision>, 14 digits: one
+    # such a deployer left (a rollback stopped at its question) and make execute ran after the upgrade was recorded
+    # in the release history as "git unknown", as one named by hand.
+    from scripts.deploy.layer import revision_named_in
+
+    stack = templates.stack_name(ENV, "service")
+    for revision in ("18d684f", "18d684f-dirty", "nogit"):
+        assert revision_named_in(f"{stack}-20261204120000-{revision}", stack) == revision
+    assert revision_named_in(f"{stack}-20261204120000-18d684f-settle", stack) == "18d684f"
 
 
 def test_a_failed_runs_way_on_is_followed_by_make_unlock_when_its_lock_may_still_be_held(aws):

@@ -368,6 +368,42 @@ def test_a_release_make_execute_runs_records_the_revision_its_change_set_was_mad
     assert releases[-1]["revision"] == made_at, (name, releases[-1])
 
 
+def test_make_execute_of_a_rollback_change_set_an_older_deployer_named_records_the_revision_its_name_gives(
+    sandbox, run, every_layer_deployed
+):
+    """The upgrade path: a deployer before 27e008b named its change sets <stack>-<UTC time to the second>-<revision>
+    (14 digits). Its make rollback, stopped at the question, left one for review; make execute of the current tree
+    runs it (a rollback's change set is compared with the template the stack runs) and records the rollback, which
+    must carry the revision the name gives, not "unknown" as for a change set named by hand."""
+    cloudformation = sandbox.client("cloudformation")
+    stack = templates.stack_name(ENV, "service")
+    found = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
+    running = next(p["ParameterValue"] for p in found["Parameters"] if p["ParameterKey"] == "ImageTag")
+    given = [
+        {"ParameterKey": p["ParameterKey"], "ParameterValue": "older-image" if p["ParameterKey"] == "ImageTag" else p["ParameterValue"]}
+        for p in found["Parameters"]
+    ]
+    name = f"{stack}-20261204120000-18d684f"  # as 18d684f's make rollback named it
+    cloudformation.create_change_set(
+        StackName=stack,
+        ChangeSetName=name,
+        ChangeSetType="UPDATE",
+        UsePreviousTemplate=True,
+        Parameters=given,
+        Tags=found["Tags"],
+        Capabilities=["CAPABILITY_NAMED_IAM"],
+        Description=f"service layer of {ENV}, by scripts/deploy; a rollback from image {running}",
+    )
+    code, out, err = run("execute", "--changeset", name, "--yes")
+    assert code == 0, out + err
+    assert "is a rollback from" in out + err, out + err
+    ssm = sandbox.client("ssm")
+    releases = json.loads(ssm.get_parameter(Name=f"/{templates.PROJECT}/{ENV}/service/releases")["Parameter"]["Value"])
+    assert releases[-1]["image_tag"] == "older-image", releases[-1]
+    assert releases[-1].get("rolled_back_from") == running, releases[-1]
+    assert releases[-1]["revision"] == "18d684f", (name, releases[-1])
+
+
 def set_image_tag(sandbox, value):
     """The service stack's ImageTag set by hand (the stack's own template: moto checks no AllowedPattern)."""
     cloudformation = sandbox.client("cloudformation")

@@ -28,7 +28,7 @@ from scripts.deploy.history import (
     unrecorded_release_of,
     why_nothing_earlier,
 )
-from scripts.deploy.layer import compact, layer_named_in
+from scripts.deploy.layer import compact, layer_named_in, revision_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, UPDATE_ROLLING_BACK, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from templates.errors import RefusedFile, Terminated, printable
@@ -225,7 +225,7 @@ class Commands:
             raise Failure(
                 f"error: change set {name} was made from another template than {layer.source} holds now (an earlier checkout's, "
                 f"or one made by hand since): nothing executed. Make one from output/: make changeset STACK={layer.name} ENV={self.env}; "
-                f"or check out the commit it was made from, make templates, and execute it",
+                f"or check out the commit it was made from{made_at(revision_named_in(name, layer.stack))}, make templates, and execute it",
                 2,
             )
         deployer.say(
@@ -1370,6 +1370,14 @@ class Commands:
         ecs.continue_service_deployment(serviceDeploymentArn=deployment["serviceDeploymentArn"], hookId=hook["hookId"], action=action)
         deployer.say(f"{names['service']}: {action} sent; the deploy that started the release follows it to the end")
         return 0
+
+
+def made_at(revision) -> str:
+    """The commit a change set's name gives (layer.revision_named_in), as a refusal to execute it names it."""
+    commit = revision.removesuffix("-dirty")
+    if revision == "unknown" or commit == "nogit":
+        return ""
+    return f" ({commit}{', with changes not committed then' if commit != revision else ''})"
 
 
 # In the order `--help` lists them.

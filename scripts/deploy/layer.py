@@ -163,8 +163,10 @@ REVISION = r"(?:[0-9a-f]{4,40}|nogit)(?:-dirty)?"
 
 def revision_named_in(change_set_name, stack) -> str:
     """The git revision a change set this tool named was made at (<stack>-<time>-<revision>, Deployer.create_change_set):
-    what it deploys, whatever output/ holds when it is executed; "unknown" for one named otherwise (by hand)."""
-    made = re.fullmatch(rf"{re.escape(stack)}-\d{{17}}-({REVISION})(?:-settle)?", change_set_name)
+    what it deploys, whatever output/ holds when it is executed; "unknown" for one named otherwise (by hand). The time is
+    to the millisecond, 17 digits; to the second, 14, in the names of a deployer before 4 December 2026, whose change
+    sets an upgrade may find left for review."""
+    made = re.fullmatch(rf"{re.escape(stack)}-\d{{14}}(?:\d{{3}})?-({REVISION})(?:-settle)?", change_set_name)
     return made.group(1) if made else "unknown"
 
 
