@@ -3594,16 +3594,18 @@ def test_a_review_documents_sandbox_command_runs_no_aws_command_when_the_sandbox
     # env as it fails with the sandbox down (exit 2, nothing on stdout): a stand-in, as ROOT's sandbox may run
     failing_env = "sh -c 'echo \"error: the sandbox is not running: start it with make sandbox\" >&2; exit 2'"
     assert ".venv/bin/python -m emulator.sandbox env" in pasted, pasted
-    ran = subprocess.run(
-        ["sh", "-c", pasted.replace(".venv/bin/python -m emulator.sandbox env", failing_env)],
-        cwd=tmp_path,
-        env=shell,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+
+    def pasted_with(env_stand_in):
+        command = pasted.replace(".venv/bin/python -m emulator.sandbox env", env_stand_in)
+        return subprocess.run(["sh", "-c", command], cwd=tmp_path, env=shell, capture_output=True, text=True, timeout=60)
+
+    ran = pasted_with(failing_env)
     assert not (tmp_path / "aws-ran").exists(), ran
-    assert ran.returncode != 0, ran
+    assert ran.returncode != 0 and "error: the sandbox is not running" in ran.stderr, ran  # env's failure stopped it
+    # With the sandbox up the same command runs aws: not a pasted command that runs nothing whatever env does (one the
+    # shell cannot read fails too, and ran no aws).
+    up = pasted_with("echo export AWS_ENDPOINT_URL=http://127.0.0.1:9")
+    assert up.returncode == 0 and (tmp_path / "aws-ran").exists(), up
 
 
 def test_a_down_sandbox_is_said_after_a_connect_to_address_off_this_machine(monkeypatch):

@@ -3130,6 +3130,8 @@ def test_a_review_directory_option_naming_a_symlink_loop_is_one_line_not_a_trace
         cwd=ROOT,
     )
     assert "Traceback" not in ran.stderr and ran.returncode == 2, ran.stderr[-600:]
+    # the option's own refusal (exit 2 alone is argparse's too: an option it does not know)
+    assert f"error: {option} {loop}: cannot be followed to a directory (a symlink loop)" in ran.stderr, ran.stderr[-600:]
 
 
 # Review of f76673c (S6): the review's evaluator named a Number written into text (the web command's --workers 3

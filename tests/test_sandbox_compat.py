@@ -1489,9 +1489,15 @@ def test_a_sandbox_starts_and_seeds_whatever_the_shells_aws_and_proxy_settings_s
 
 def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     """A process starts a sandbox with exit_with_parent and dies without stopping it."""
-    starter = f"from emulator.sandbox import Sandbox; import os; print(Sandbox({str(tmp_path)!r}).start(exit_with_parent=True).pid, flush=True); os._exit(0)"
+    # It says whether the server still answers half a second on (its loop looks for the parent five times a second):
+    # a server that ended whether or not its parent was gone would pass the look below too.
+    starter = (
+        f"from emulator.sandbox import Sandbox; import os, time; box = Sandbox({str(tmp_path)!r}).start(exit_with_parent=True); "
+        "pid = box.pid; time.sleep(0.5); print(pid, box.answers(), flush=True); os._exit(0)"
+    )
     result = subprocess.run([sys.executable, "-c", starter], cwd=ROOT, capture_output=True, text=True, timeout=60)
-    pid = int(result.stdout.split()[-1])
+    pid, answered = result.stdout.split()[-2:]
+    pid = int(pid)
 
     def runs() -> bool:
         """Not yet exited: a server that has exited stays a zombie (state Z) until PID 1 reaps it,
@@ -1507,6 +1513,7 @@ def test_a_test_server_stops_by_itself_when_its_test_run_dies(tmp_path):
     alive = runs()
     if alive:  # do not leave it running even when the test fails
         os.kill(pid, 9)
+    assert answered == "True", "the server did not answer while its parent ran"
     assert not alive, "the orphaned sandbox server kept running"
 
 

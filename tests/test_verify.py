@@ -375,7 +375,9 @@ def test_the_health_check_is_requested_on_the_path_the_target_group_probes(serve
 def test_health_with_wrong_body(servers, body):
     site, endpoint = servers
     site.health = (200, body)
-    assert not by_name(verify.run_checks(endpoint(), HOST))["https /health"].ok
+    health = by_name(verify.run_checks(endpoint(), HOST))["https /health"]
+    assert not health.ok
+    assert health.detail.startswith("200 "), health.detail  # failed on the body it read, not on another answer or none
 
 
 def test_wrong_certificate(servers):
@@ -418,7 +420,9 @@ def test_missing_redirect(servers):
 def test_redirect_elsewhere_fails(servers, location):
     site, endpoint = servers
     site.location = location
-    assert not by_name(verify.run_checks(endpoint(), HOST))["http redirects to https"].ok
+    redirect = by_name(verify.run_checks(endpoint(), HOST))["http redirects to https"]
+    assert not redirect.ok
+    assert redirect.detail == f"301 -> {location}", redirect.detail  # failed on where it points, not on another answer or none
 
 
 def test_failing_smoke_check(servers):

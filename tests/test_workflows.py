@@ -1155,10 +1155,13 @@ def test_a_value_make_takes_or_passes_over_is_not_run_when_a_recipe_runs(tmp_pat
 
 
 def assert_runs_nothing(tmp_path, target, name, command, *flags):
-    """make <target> <name>=<command> (its {ran} a file the command makes) leaves that file unmade."""
+    """make <target> <name>=<command> (its {ran} a file the command makes) leaves that file unmade, and make got as far
+    as the value: it went to its end (with -n, every recipe printed) or refused the value by name. Not checked, a make
+    stopped before for any other reason (an error at the Makefile's top, a wrong flag) ran nothing either, and passed."""
     ran = tmp_path / "ran"
-    make_s(*flags, target, f"{name}={command.format(ran=ran)}")
+    made = make_s(*flags, target, f"{name}={command.format(ran=ran)}", text=True)
     assert not ran.exists(), f"make {target} {name}='{command}' ran the command"
+    assert made.returncode == 0 or (made.returncode == 2 and f"*** {name}" in made.stderr), (made.returncode, made.stderr)
 
 
 @pytest.mark.parametrize("value", ["v1\\nerror: params/prod.yaml is corrupt", "v1\x1b[2K\rerror: forged", "v1\\c"])
@@ -1283,8 +1286,10 @@ def test_a_name_the_makefile_reads_itself_is_not_run_when_given_on_the_command_l
     # VENV= overrides `VENV := .venv`, which INSTALLED := $(VENV)/... expands as the Makefile is read (before make
     # status refuses a name it does not take); BIN= is expanded in the recipes
     ran = tmp_path / "ran"
-    make_n(target, "ENV=sandbox", f"{name}=$(shell touch {ran})")
+    made = make_n(target, "ENV=sandbox", f"{name}=$(shell touch {ran})")
     assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
+    # refused as the Makefile is read, before the value is expanded: not a make that stopped earlier for another reason
+    assert made.returncode == 2 and f"*** {name}=$(shell touch {ran}): allowed: a path of letters" in made.stderr, made.stderr
 
 
 def test_the_note_of_an_unused_value_shows_text_that_is_not_ascii_as_typed():
@@ -1313,6 +1318,7 @@ def test_makes_messages_show_a_names_control_characters_as_text(argv):
     # target) is shown by them as well, and went to the terminal as typed: ESC [2J clears the screen
     made = make_s(*argv)
     assert made.returncode == 2 and b"\x1b" not in made.stderr, made.stderr
+    assert b"?[2J" in made.stderr, made.stderr  # the name is shown, its ESC as ?: not a make stopped before for another reason
 
 
 @pytest.mark.parametrize("name", ["VENV", "BIN"])
@@ -1330,5 +1336,6 @@ def test_the_refusal_of_a_dollar_does_not_send_a_name_the_makefile_sets_to_the_e
     # "set it in the shell's environment instead": VENV := .venv and BIN := ... ignore the environment, so the value
     # the refusal sent there was dropped, unsaid
     made = make_n("lint", f"{name}={tmp_path}/v$x")
-    assert made.returncode == 2, made.stderr
+    # refused as a path make's own name takes (exit 2 alone is any error of make's, a stop before this value too)
+    assert made.returncode == 2 and f"*** {name}={tmp_path}/v$x: allowed: a path of letters" in made.stderr, made.stderr
     assert f"set it in the shell's environment instead: {name}=" not in made.stderr, made.stderr
