@@ -1,11 +1,14 @@
 import contextlib
+import errno
 import faulthandler
 import gc
 import io
+import ipaddress
 import json
 import os
 import re
 import signal
+import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,6 +202,73 @@ def pytest_configure(config):
 
 
 NOWHERE = "http://127.0.0.1:9"  # loopback, port 9: nothing answers there
+
+
+# No test sends traffic off this machine. In the test processes (not the processes they start), a connection to an
+# address that is not loopback, or a lookup of a name other than localhost, is refused as unreachable, not sent, and
+# fails the test that made it: a request meant for a Stubber or the sandbox that went to AWS's hosts (an endpoint or
+# proxy setting a test left out, clients made where stubbed ones were meant) is seen, and not sent.
+OFF_THIS_MACHINE = []  # what the tests tried to reach, in order
+
+
+def on_this_machine(host) -> bool:
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def refused_off_this_machine(method, refusal):
+    def guarded(self, address, *args):
+        if self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(address[0]):
+            OFF_THIS_MACHINE.append(address)
+            raise refusal(address)
+        return method(self, address, *args)
+
+    return guarded
+
+
+def unreachable(address):
+    return OSError(errno.ENETUNREACH, f"tests/conftest.py: {address} is off this machine; tests stay on loopback")
+
+
+socket.socket.connect = refused_off_this_machine(socket.socket.connect, unreachable)
+socket.socket.connect_ex = refused_off_this_machine(socket.socket.connect_ex, unreachable)
+_sendto = socket.socket.sendto
+
+
+def sendto_this_machine(self, data, *flags_and_address):  # sendto(data, address) or sendto(data, flags, address)
+    address = flags_and_address[-1]
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(address[0]):
+        OFF_THIS_MACHINE.append(address)
+        raise unreachable(address)
+    return _sendto(self, data, *flags_and_address)
+
+
+socket.socket.sendto = sendto_this_machine
+_getaddrinfo = socket.getaddrinfo
+
+
+def getaddrinfo_of_this_machine(host, *args, **kwargs):
+    name = host.decode() if isinstance(host, bytes) else host
+    if name is not None and not on_this_machine(name):
+        try:
+            ipaddress.ip_address(name.split("%")[0])  # an address is no lookup: connect() guards it
+        except ValueError:
+            name.encode("idna")  # what the lookup refuses before it asks anyone (a label over 63 characters)
+            OFF_THIS_MACHINE.append(name)
+            raise socket.gaierror(socket.EAI_NONAME, f"tests/conftest.py: {name} would be looked up off this machine") from None
+    return _getaddrinfo(host, *args, **kwargs)
+
+
+socket.getaddrinfo = getaddrinfo_of_this_machine
+
+
+@pytest.fixture(autouse=True)
+def stays_on_this_machine():
+    before = len(OFF_THIS_MACHINE)
+    yield
+    assert OFF_THIS_MACHINE[before:] == [], f"the test tried to reach off this machine: {OFF_THIS_MACHINE[before:]}"
 
 
 def no_real_aws(monkeypatch, endpoint=NOWHERE):

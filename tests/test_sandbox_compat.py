@@ -17,6 +17,7 @@ import urllib.error
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import conftest
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -2177,3 +2178,23 @@ def test_a_parameters_section_that_is_no_map_beside_another_change_is_no_interna
         change_set(sandbox_aws, "ra-section", template("b", {"Parameters": section}), {})
     except ClientError as error:  # AWS refuses the template: a client error, not the server's
         assert error.response["ResponseMetadata"]["HTTPStatusCode"] < 500, error.response
+
+
+@pytest.mark.parametrize(
+    "reach",
+    [
+        lambda: socket.create_connection(("192.0.2.1", 443), timeout=1),  # TEST-NET-1: refused before a packet leaves
+        lambda: socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"query", ("192.0.2.53", 53)),
+        lambda: socket.getaddrinfo("cloudformation.us-east-1.amazonaws.com", 443),
+    ],
+    ids=["connect", "sendto", "name lookup"],
+)
+def test_a_test_that_reaches_off_this_machine_is_refused_and_failed(reach):
+    """The guard of tests/conftest.py: refused before anything is sent, and recorded for stays_on_this_machine, which
+    fails the test at its end (taken back here, so that this one passes); loopback goes through."""
+    before = len(conftest.OFF_THIS_MACHINE)
+    with pytest.raises(OSError, match="off this machine"):
+        reach()
+    assert len(conftest.OFF_THIS_MACHINE) == before + 1
+    del conftest.OFF_THIS_MACHINE[before:]
+    assert socket.getaddrinfo("localhost", 443) and socket.getaddrinfo("127.0.0.1", 443)
