@@ -3111,7 +3111,7 @@ server = socket.socket()
 server.bind(("127.0.0.1", 0))
 server.listen(16)
 os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{server.getsockname()[1]}", AWS_ACCESS_KEY_ID="testing",
-                  AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1", AWS_EC2_METADATA_DISABLED="true")
+                  AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=SANDBOX_REGION, AWS_EC2_METADATA_DISABLED="true")
 def first_stop():
     kept = server.accept()  # the deployer's first request: it now waits for an answer
     os.kill(os.getpid(), signal.SIGTERM)
@@ -3136,7 +3136,10 @@ runpy.run_module("scripts.deploy", run_name="__main__", alter_sys=True)
 def test_a_stop_signal_as_the_deployer_says_interrupted_changes_nothing(second):
     # (an attacker review of dce5328) "run() ignores stop signals once main returns 130 (covers the deployer's main)": the
     # deployer says it before it returns, and a second signal then said it again on the same line ("interruptedinterrupted").
-    probe = DEPLOYER_SAYS_INTERRUPTED.replace("SECOND", str(int(second)))
+    from emulator import sandbox
+
+    # the sandbox's region as the AWS configuration (make sets it so): another adds the deployer's note that they differ
+    probe = DEPLOYER_SAYS_INTERRUPTED.replace("SECOND", str(int(second))).replace("SANDBOX_REGION", repr(sandbox.region()))
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert (ran.returncode, ran.stderr) == (130, "interrupted\n"), (ran.returncode, ran.stderr)
 

@@ -3006,7 +3006,7 @@ def test_a_full_temporary_directory_during_the_review_scan_is_one_line_not_a_tra
         return real(self, data)
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", full)
-    code = review.main(["--env", "staging", "--output-dir", str(output_dir)])
+    code = review.main(["--env", ENVS[0], "--output-dir", str(output_dir)])  # any environment params/ has
     assert code not in (0, None)
     err = capsys.readouterr().err
     assert "No space left on device" in err and "Traceback" not in err

@@ -82,14 +82,27 @@ def test_the_resources_an_fn_sub_reads_do_not_raise_on_variables_that_are_not_a_
 # changes_nothing: what a deploy of a template written otherwise changes where AWS compares property values.
 
 
+# The alb layer's listener-rule outputs, as the deployer passes them to the service layer where releases shift traffic.
+LISTENER_RULE_OUTPUTS = {
+    "ProductionListenerRuleArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/a/1/2/3",
+    "TestListenerRuleArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:listener-rule/app/a/1/4/5",
+}
+
+
 def alike_pair(layer="release-alarms"):
     """output/<layer>.json as committed and as f76673c~1 declared it (conftest.declared_as_numbers_and_lists), with
-    the sandbox's values as the deployer sends them."""
+    the sandbox's values as the deployer sends them: with the alb layer's listener rules where params/sandbox.yaml's
+    DeploymentStrategy shifts traffic (without them the service template's rule refuses the change set)."""
     from conftest import declared_as_numbers_and_lists, parameters
+
+    from templates.inputs import TRAFFIC_SHIFTING
 
     template = json.loads((ROOT / "output" / f"{layer}.json").read_text())
     older = declared_as_numbers_and_lists(json.loads((ROOT / "output" / f"{layer}.json").read_text()))
-    return older, template, parameters("sandbox", layer)
+    values = parameters("sandbox", layer)
+    if values.get("DeploymentStrategy") in TRAFFIC_SHIFTING:
+        values |= {name: arn for name, arn in LISTENER_RULE_OUTPUTS.items() if name in template["Parameters"]}
+    return older, template, values
 
 
 def test_a_template_written_otherwise_to_the_same_values_changes_nothing():
