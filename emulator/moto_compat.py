@@ -460,10 +460,19 @@ _create_change_set = responses.CloudFormationResponse.create_change_set
 def _create_change_set_keeping_rollback_configuration(self):
     self.params.setdefault("ChangeSetType", "UPDATE")
     if self.params["ChangeSetType"] == "UPDATE" and any(given.get("UsePreviousValue") for given in self.params.get("Parameters", [])):
-        previous = self.cloudformation_backend.get_stack(self._get_param("StackName")).stack_parameters
+        stack_name = self._get_param("StackName")
+        previous = self.cloudformation_backend.get_stack(stack_name).stack_parameters
+        for given in self.params["Parameters"]:
+            if given.get("UsePreviousValue") and given["ParameterKey"] not in previous:  # moto: a KeyError, answered 500
+                # No AWS page gives the wording: it is the one other emulators of CloudFormation give.
+                raise cfn_exceptions.ValidationError(
+                    stack_name,
+                    message=f"Invalid input for parameter key {given['ParameterKey']}. Cannot specify usePreviousValue as true "
+                    "for a parameter key not in the previous template",
+                )
         self.params["Parameters"] = [
             {"ParameterKey": given["ParameterKey"], "ParameterValue": _as_given(previous[given["ParameterKey"]])}
-            if given.get("UsePreviousValue") and given["ParameterKey"] in previous
+            if given.get("UsePreviousValue")
             else given
             for given in self.params["Parameters"]
         ]

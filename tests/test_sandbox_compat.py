@@ -390,6 +390,18 @@ def test_a_change_set_that_keeps_the_previous_template_and_values_is_made_and_ru
     assert execute(sandbox_aws, described) == {"Note": "v2"}
 
 
+def test_a_change_set_that_keeps_the_previous_value_of_a_parameter_the_stack_has_not_is_refused(sandbox_aws):
+    deploy(sandbox_aws, "unkept", ssm_template({"Ref": "Tag"}), {"Tag": "v1", "Items": "subnet-a", "Count": "3"})
+    with pytest.raises(ClientError, match="Invalid input for parameter key Missing. Cannot specify usePreviousValue") as refused:
+        sandbox_aws.cloudformation.create_change_set(
+            StackName="unkept",
+            ChangeSetName="by-hand",
+            UsePreviousTemplate=True,
+            Parameters=[{"ParameterKey": "Missing", "UsePreviousValue": True}],
+        )
+    assert refused.value.response["Error"]["Code"] == "ValidationError"  # not the 500 of moto's KeyError
+
+
 def test_stack_resources_are_the_created_ones(sandbox_aws):
     zone = sandbox_aws.route53.create_hosted_zone(Name=DOMAIN, CallerReference="existing")["HostedZone"]["Id"].split("/")[-1]
     deploy(sandbox_aws, "existing-zone", body("cert-dns"), parameters("sandbox", "cert-dns", ExistingHostedZoneId=zone))
