@@ -23,6 +23,15 @@ COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RES
 # or refused.
 $(foreach v,VENV BIN,$(if $(filter command line,$(origin $(v))),$(if $(findstring $(NEWLINE),$(value $(v)))$(shell printf '%s' $(call quote,$(value $(v))) | LC_ALL=C grep -qx '[A-Za-z0-9_./-]\{1,\}' || echo no),$(error $(v)=$(call shown,$(value $(v))): allowed: a path of letters, digits and _ . / -, on one line))))
 WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v)))))
+# The targets that run the deployer refuse a name they do not take (below, where this file's names it sets are read):
+# a misspelt TGA='v$1' given to one is such a name, not a value to set in the shell's environment, where the deployer
+# would not read it and make deploy would keep the running image.
+DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
+RUNS_THE_DEPLOYER := $(firstword $(filter deploy destroy purge $(DEPLOYER_TARGETS),$(MAKECMDGOALS)))
+NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
+ifneq ($(NOT_FOR_THE_DEPLOYER),)
+$(error $(call shown,$(NOT_FOR_THE_DEPLOYER)): not a value make $(RUNS_THE_DEPLOYER) takes (make help lists what it takes), and holding $$, which make would expand (run what $$(...) holds))
+endif
 ifneq ($(WITH_DOLLAR),)
 $(error $(call shown,$(WITH_DOLLAR)): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(call shown,$(firstword $(WITH_DOLLAR)))='...' make ...)
 endif
@@ -99,7 +108,6 @@ OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
 OWN_VALUES_continue := ACTION
 OWN_VALUES_task := CMD
 OWN_VALUES_logs := SINCE FOLLOW
-DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
 ifeq ($(MAKELEVEL),0)
 # A word that is no target (make continue ACTION= ROLLBACK) would be run after the target, as make does.
 NOT_A_TARGET := $(if $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(filter-out $(TARGETS),$(MAKECMDGOALS)))
@@ -129,7 +137,7 @@ TAKEN_BY_GOAL = $(or $(TAKEN_BY_$(GOAL)),$(if $(filter $(GOAL),$(DEPLOYER_TARGET
 NOT_FOR_THE_STACK = $(if $(filter command line,$(origin STACK)),$(if $(filter-out service,$(value STACK)),TAG REPAIR))
 SUGGESTED = $(filter-out $(NOT_FOR_THE_STACK),$(filter $(TAKEN_BY_GOAL),$(FROM_ENVIRONMENT)))
 ifneq ($(FROM_ENVIRONMENT),)
-$(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) ($(if $(SUGGESTED),make takes values from its command line only: make $(GOAL) $(patsubst %,%=...,$(SUGGESTED)),make $(GOAL) takes none of them; make help lists what each target takes))" >&2)
+$(shell echo "note: ignored, as the shell's environment sets them: $(FROM_ENVIRONMENT) ($(if $(SUGGESTED),make takes values from its command line only: make $(GOAL) $(patsubst %,%=...,$(SUGGESTED)),$(if $(filter $(NOT_FOR_THE_STACK),$(FROM_ENVIRONMENT)),make $(GOAL) of that layer takes none of them: TAG= and REPAIR= are the service layer's,make $(GOAL) takes none of them; make help lists what each target takes)))" >&2)
 $(foreach v,$(FROM_ENVIRONMENT),$(eval override $(v) := $(if $(filter ENV,$(v)),sandbox)))
 endif
 # Deploys go to ENV (default: the local sandbox; every other environment must be named).

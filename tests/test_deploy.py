@@ -5293,6 +5293,10 @@ def test_repair_is_refused_where_it_cannot_apply(aws, command):
     assert aws.err.startswith("error: REPAIR=1 (--repair) is for make deploy and make changeset (and make rollback, which implies it)"), (
         aws.err
     )
+    # the way it names works as printed: the run's environment (left out, make runs the sandbox) and the layer REPAIR=1
+    # is for (helper SZ: "STACK=<layer>" with no ENV=)
+    (layer,) = templates.ROLLBACK_TRIGGERS
+    assert aws.err.rstrip().endswith(f"(for a reviewed change set without them: make changeset STACK={layer} ENV={ENV} REPAIR=1)"), aws.err
 
 
 @pytest.mark.parametrize("command", ["deploy", "changeset"])

@@ -2742,6 +2742,7 @@ def test_a_stack_whose_deletion_fails_ends_delete_failed_naming_the_resource_and
     found = sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0]
     assert found["StackStatus"] == "DELETE_FAILED", found
     assert "AlbSecurityGroup" in out and "DELETE_FAILED" in out, out
+    assert f"then destroy it again: make destroy STACK=alb ENV={ENV}" in out, out  # the command, as printed, works (below)
     # half deleted: not "in sync" (its target groups, which the sandbox's drift checks, are gone), and the way on is the
     # destroy again, not a console (the sandbox has none, and AWS deletes such a stack or nothing)
     destroy = f"make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order('alb'))}, in that order"

@@ -394,7 +394,8 @@ def test_a_service_that_is_not_active_runs_no_task(aws, status):
     service = ecs_service() | {"status": status}
     aws.ecs.add_response("describe_services", {"services": [service], "failures": []}, {"cluster": CLUSTER, "services": [SERVICE]})
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1  # no RunTask queued: one made fails otherwise
-    assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; make status shows the stacks\n", aws.err
+    assert aws.err.startswith(f"error: service {SERVICE} in cluster {CLUSTER}: not ACTIVE; no task was run"), aws.err
+    assert aws.err.rstrip().endswith(f"make drift ENV={ENV} STACK=service; make status ENV={ENV} STACK=service shows its stack"), aws.err
 
 
 def test_a_service_ecs_does_not_find_says_the_reason_ecs_gives(aws):
@@ -403,7 +404,7 @@ def test_a_service_ecs_does_not_find_says_the_reason_ecs_gives(aws):
     failure = {"arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/{CLUSTER}/{SERVICE}", "reason": "MISSING"}
     aws.ecs.add_response("describe_services", {"services": [], "failures": [failure]}, {"cluster": CLUSTER, "services": [SERVICE]})
     assert aws.run("task", "--cmd", "python manage.py migrate", "--yes") == 1
-    assert aws.err == f"error: service {SERVICE} in cluster {CLUSTER}: MISSING; make status shows the stacks\n", aws.err
+    assert aws.err.startswith(f"error: service {SERVICE} in cluster {CLUSTER}: MISSING; no task was run"), aws.err
 
 
 def test_a_runtask_answer_with_neither_a_task_nor_a_failure_says_no_task_started(aws):
@@ -1117,6 +1118,7 @@ def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, status,
     release_in_progress(aws, status, target)
     assert aws.run("continue", "--yes") == 1
     assert f"error: no release of {SERVICE} is waiting for make continue" in aws.err
+    assert f"(params/{ENV}.yaml: parameters.TestPauseMinutes " in aws.err, aws.err  # the file as the others name it
     assert "parameters.TestPauseMinutes" in aws.err
 
 
@@ -1157,6 +1159,8 @@ def test_continue_where_releases_roll_or_on_an_emulator_is_one_line_without_aski
     aws.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
     assert aws.run("continue", "--yes") == 2
     assert f"error: {stack('service')} releases ROLLING: no release waits for make continue" in aws.err
+    # where to change it: the file and its keys (helper SZ)
+    assert aws.err.rstrip().endswith(f"TestPauseMinutes above 0 (params/{ENV}.yaml: parameters)"), aws.err
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # what make sets for the sandbox
     aws.service_stack(strategy="BLUE_GREEN")  # on the emulator that AWS_ENDPOINT_URL names
     assert aws.run("continue", "--yes") == 2

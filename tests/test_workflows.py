@@ -950,6 +950,15 @@ def test_values_exported_in_the_shell_change_no_target_only_the_command_line_doe
     assert made.stderr.startswith(
         "note: ignored, as the shell's environment sets them: TAG (make status takes none of them; make help lists what each target takes)"
     ), made.stderr
+    # make deploy takes TAG=, of the service layer alone: "make deploy takes none of them" was false (helper SZ)
+    other = next(layer for layer in templates.layer_order() if layer != "service")
+    made = subprocess.run(
+        ["make", "-n", "--no-print-directory", "deploy", f"STACK={other}"], cwd=ROOT, env=shell, capture_output=True, text=True, timeout=60
+    )
+    assert made.stderr.startswith(
+        "note: ignored, as the shell's environment sets them: TAG (make deploy of that layer takes none of them: TAG= and REPAIR= "
+        "are the service layer's)"
+    ), made.stderr
     for target, name in (("review", "ENV"), ("lock", "UPGRADE")):  # targets that run no deployer and take one
         made = subprocess.run(
             ["make", "-n", "--no-print-directory", target],
@@ -1339,3 +1348,14 @@ def test_the_refusal_of_a_dollar_does_not_send_a_name_the_makefile_sets_to_the_e
     # refused as a path make's own name takes (exit 2 alone is any error of make's, a stop before this value too)
     assert made.returncode == 2 and f"*** {name}={tmp_path}/v$x: allowed: a path of letters" in made.stderr, made.stderr
     assert f"set it in the shell's environment instead: {name}=" not in made.stderr, made.stderr
+
+
+@pytest.mark.parametrize("target", ["deploy", "status"])
+def test_a_misspelt_name_holding_a_dollar_is_refused_as_a_name_the_target_does_not_take(target):
+    # make deploy STACK=service TGA='v$1' said "set it in the shell's environment instead: TGA='...' make ...": run so,
+    # make deploy ran without TAG, the misspelt name ignored and unsaid (helper SZ); TGA=v1 is refused as a name deploy
+    # does not take, and so is TGA='v$1' now
+    for value in ("v1", "v$1"):
+        made = make_n(target, "STACK=service", f"TGA={value}")
+        assert made.returncode == 2 and f"*** TGA: not a value make {target} takes" in made.stderr, made.stderr
+        assert "set it in the shell's environment instead" not in made.stderr, made.stderr

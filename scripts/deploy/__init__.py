@@ -362,7 +362,8 @@ def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
     if args.repair and args.command not in TAKES_REPAIR:
         raise Failure(
             f"error: REPAIR=1 (--repair) is for make deploy and make changeset (and make rollback, which implies it), whose change sets it makes without rollback triggers; "
-            f"{args.command} takes none: leave it out (for a reviewed change set: make changeset STACK=<layer> REPAIR=1)",
+            f"{args.command} takes none: leave it out (for a reviewed change set without them: make changeset "
+            f"STACK={'|'.join(sorted(templates.ROLLBACK_TRIGGERS))} ENV={args.env} REPAIR=1)",
             2,
         )
     for given, switch, takes in (

@@ -1117,7 +1117,7 @@ class Commands:
         deployer, env, command, image_tag = self.deployer, self.env, self.args.task_command, self.args.image_tag
         names = logs.service_stack(deployer)
         ecs = deployer.client("ecs")
-        service = tasks.describe_service(ecs, names["cluster"], names["service"])
+        service = tasks.describe_service(ecs, names["cluster"], names["service"], env)
         request = tasks.run_request(names["cluster"], service, command)
         shown = " ".join(map(shlex.quote, command))
         current = service["taskDefinition"].rsplit("/", 1)[-1]
@@ -1333,7 +1333,8 @@ class Commands:
         if strategy not in TRAFFIC_SHIFTING:
             raise Failure(
                 f"error: {stack} releases {strategy}: no release waits for make continue; a release waits once the test listener "
-                "reaches its new tasks with DeploymentStrategy BLUE_GREEN, CANARY or LINEAR and TestPauseMinutes above 0",
+                f"reaches its new tasks with DeploymentStrategy {', '.join(TRAFFIC_SHIFTING[:-1])} or {TRAFFIC_SHIFTING[-1]} and "
+                f"TestPauseMinutes above 0 ({templates.relative(self.environment.path)}: parameters)",
                 2,
             )
         if not self.deployer.on_aws:
@@ -1355,7 +1356,7 @@ class Commands:
         if not paused:
             raise Failure(
                 f"error: no release of {names['service']} is waiting for make continue: a release waits once the test listener "
-                f"reaches its new tasks when TestPauseMinutes is above 0 ({self.environment.path.name}: parameters.TestPauseMinutes "
+                f"reaches its new tasks when TestPauseMinutes is above 0 ({templates.relative(self.environment.path)}: parameters.TestPauseMinutes "
                 f"{self.environment.values['TestPauseMinutes']}); see its progress with make status ENV={self.env} STACK=service"
             )
         deployment, hook = paused[0]

@@ -1643,7 +1643,10 @@ class Deployer:
         self.deleting = None
         if found["StackStatus"] != "DELETE_COMPLETE":
             self.print_failures()
-            raise Failure(f"error: {stack} ended {found['StackStatus']}; fix the failed resources above and destroy again")
+            raise Failure(
+                f"error: {stack} ended {found['StackStatus']}; fix the failed resources above, then destroy it again: "
+                f"make destroy STACK={layer_name} ENV={self.env}"
+            )
 
     def consumers(self, layer_name):
         downstream = sorted(templates.downstream_of(layer_name))  # enabled or not: a deployed one reads the outputs

@@ -90,13 +90,16 @@ def run_request(cluster: str, service: dict, command: list[str]) -> dict:
     return request
 
 
-def describe_service(ecs, cluster: str, name: str) -> dict:
+def describe_service(ecs, cluster: str, name: str, env: str) -> dict:
     found = ecs.describe_services(cluster=cluster, services=[name])
     # "The valid values are ACTIVE, DRAINING, or INACTIVE": https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_Service.html
     services = [s for s in found.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
         why = "; ".join(f"{f.get('reason')}" for f in found.get("failures", [])) or "not ACTIVE"
-        raise Failure(f"error: service {name} in cluster {cluster}: {why}; make status shows the stacks")
+        raise Failure(
+            f"error: service {name} in cluster {cluster}: {why}; no task was run. One deleted outside CloudFormation shows as "
+            f"DELETED in make drift ENV={env} STACK=service; make status ENV={env} STACK=service shows its stack"
+        )
     return services[0]
 
 
