@@ -128,6 +128,8 @@ def _execute_change_set_with_outputs(self, change_set_name, stack_name=None):
     _clean_up_replaced(stack)
     stack.template_dict, stack.parameters = change_set.template_dict, change_set.parameters
     if change_set.tags:  # the executed change set's, also on a waiting stack an earlier CREATE change set made with others
+        if change_set.change_set_type != "CREATE" and dict(change_set.tags) != stack.tags:
+            _tag_the_resources_anew(stack, change_set.tags)
         stack.tags = dict(change_set.tags)
     # Gap: DescribeStacks had no LastUpdatedTime (make status shows it), which AWS returns once a
     # stack "has been updated at least once": https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html
@@ -434,7 +436,10 @@ _update_stack = cfn_models.CloudFormationBackend.update_stack
 
 
 def _update_stack_with_its_time(self, *args, **kwargs):
+    tags_before = dict(self.get_stack(kwargs["name"]).tags)  # CloudFormationResponse.update_stack names its arguments
     stack = _update_stack(self, *args, **kwargs)
+    if stack.tags != tags_before:
+        _tag_the_resources_anew(stack, stack.tags)
     stack.last_updated_time = utcnow()
     for change_set in self.change_sets.values():
         if change_set.stack_id == stack.stack_id and change_set.execution_status == "AVAILABLE":
@@ -1023,6 +1028,19 @@ def _tag_as_cloudformation_does(resource, resource_type, logical_id, resources_m
             "aws:cloudformation:logical-id": logical_id,
         }
     TAGGERS[resource_type](resource, tags, account_id, region_name)
+
+
+# Gap: an update with new stack tags (a change set's, or UpdateStack's) gave them to the stack alone; AWS: "CloudFormation
+# also propagates these tags to supported resources in the stack" (Tags in
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html). Added or changed here; a
+# tag taken off the stack stays on its resources in the sandbox.
+def _tag_the_resources_anew(stack, tags) -> None:
+    resource_map = stack.resource_map
+    resource_map.tags = dict(tags)
+    for logical_id, resource in resource_map._parsed_resources.items():
+        declared = resource_map._resource_json_map.get(logical_id)
+        if resource is not None and declared is not None:
+            _tag_as_cloudformation_does(resource, declared["Type"], logical_id, resource_map, stack.account_id, stack.region_name)
 
 
 # Gap: deleting a log group or a bucket keeps its tags, and a new one of the same name (the same

@@ -1217,6 +1217,25 @@ def test_a_stale_change_set_a_guard_refuses_says_to_make_one_with_todays_values(
     ), err
 
 
+# Helper RW's walk of the everyday change workflow, the way back from BLUE_GREEN in the order the ops reviewer takes
+# (make changeset, review, make execute): make changeset STACK=alb made the change set that removes the listener rules
+# the deployed service still uses and printed "execute it with: make execute ..." with no word of what make execute
+# then refuses (make diff and make deploy say it; the same printout names what executing a replacement needs).
+def test_a_change_set_left_for_review_that_execute_would_refuse_for_the_rules_in_use_says_so(sandbox, run, tmp_path):
+    shifting = output_with_parameters(
+        tmp_path / "shifting",
+        {layer: {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"} for layer in ("alb", "service")},
+    )
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    sandbox.seed()
+    code, out, err = run("deploy", *shifting, "--yes")
+    assert code == 0, out + err
+    code, out, err = run("changeset", "--stack", "alb", *rolling)
+    said = out + err
+    assert f"which {stack('service')} still uses" in said, said
+    assert f"make deploy STACK=service ENV={ENV}" in said, said
+
+
 def test_a_first_create_made_with_a_tag_a_guard_refuses_is_not_called_stale(sandbox, run):
     # TAG= is the release's own choice, not a value that changed since: "made with other values than today's ... makes one
     # with them" sent the operator to make the same change set again, refused the same way

@@ -2210,3 +2210,27 @@ def test_a_test_that_reaches_off_this_machine_is_refused_and_failed(reach):
     assert len(conftest.OFF_THIS_MACHINE) == before + 1
     del conftest.OFF_THIS_MACHINE[before:]
     assert socket.getaddrinfo("localhost", 443) and socket.getaddrinfo("127.0.0.1", 443)
+
+
+# Helper RW's walk of the everyday change workflow: an `Owner` tag added to params/sandbox.yaml reached every stack
+# (make diff then said "same as deployed") but none of their resources: the target group and the service's log group
+# kept the tags of the create. AWS: "CloudFormation also propagates these tags to supported resources in the stack"
+# (UpdateStack's Tags, quoted in emulator/moto_compat.py), and a change set's Tags do the same.
+# https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html
+@pytest.mark.parametrize("how", ["update_stack", "change_set"])
+def test_new_stack_tags_reach_the_resources_of_the_stack(sandbox_aws, how):
+    created = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
+    outputs = deploy(sandbox_aws, "service", body("service"), rolling_service(), Tags=created)
+    retagged = [*created, {"Key": "Owner", "Value": "platform-team"}]
+    if how == "update_stack":  # the deployer's way for a change of the stack tags alone
+        values = [{"ParameterKey": key, "UsePreviousValue": True} for key in rolling_service()]
+        sandbox_aws.cloudformation.update_stack(
+            StackName="service", UsePreviousTemplate=True, Parameters=values, Capabilities=["CAPABILITY_IAM"], Tags=retagged
+        )
+    else:  # a change set that changes a value and the tags, as make changeset and make execute make one
+        deploy(sandbox_aws, "service", body("service"), rolling_service(LogRetentionDays="60"), Tags=retagged)
+    stack_tags = sandbox_aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["Tags"]
+    assert {"Key": "Owner", "Value": "platform-team"} in stack_tags
+    group = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
+    tags = sandbox_aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"]
+    assert tags.get("Owner") == "platform-team", tags

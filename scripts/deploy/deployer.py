@@ -37,7 +37,7 @@ from scripts.deploy.aws import (
     not_found,
     sandbox_gone,
 )
-from scripts.deploy.failure import Failure, UpstreamsNotDeployed
+from scripts.deploy.failure import Failure, Refused, UpstreamsNotDeployed
 from scripts.deploy.history import ReleaseHistory, stack_mark
 from scripts.deploy.layer import Layer, layer_of, load_layer, revision_named_in, template_problem
 from scripts.deploy.lock import EnvironmentLock
@@ -1490,10 +1490,20 @@ class Deployer:
                 self.say_waiting_change_sets(layer, change_set)
         if leave:
             self.say(*text.left_for_review(change_set, layer))  # first: kept, it is named whatever stops what follows
+            self.say_refused_at_execute(layer, change_set, exists)
             if not exists:
                 self.say_earlier_stack_image(parameter_values(change_set))
             return
         self.execute(layer, change_set, exists, allow_replace)
+
+    def say_refused_at_execute(self, layer, change_set, exists):
+        """make changeset: what make execute's guards would refuse in the change set as things stand (the rules a deployed
+        service still uses, a protected load balancer, a taken log group name, ...), which the reviewer then reads before
+        the command that runs it fails; ALLOW_REPLACE=1's need is left_for_review's line."""
+        try:
+            guards.refuse_before_execute(self, layer, change_set, exists, allow_replace=True, left="it stays for review")
+        except Refused as refused:
+            self.say(f"  as things stand, make execute refuses it: {str(refused).removeprefix('error: ').removeprefix('refused: ')}")
 
     def say_waiting_change_sets(self, layer, change_set, what="running this change set"):
         """Before asking: running this change set (or what) ends every other one of the stack ("CloudFormation
