@@ -2936,3 +2936,30 @@ def test_a_change_set_of_the_running_service_says_nothing_of_a_new_stack(sandbox
     deployed(sandbox, run)
     code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-released")
     assert code == 0 and "left for review" in out and "the one before it last ran" not in out, out + err
+
+
+def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, run, tmp_path):
+    # Helper RW's walk: make diff of ROLLING -> BLUE_GREEN showed two parameter lines alone, where the deploy adds a test
+    # listener, its ingress rule and two listener rules (the alb template's conditions); and the way back removes them.
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    shifting = output_with_parameters(
+        tmp_path / "shifting",
+        {layer: {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"} for layer in ("alb", "service")},
+    )
+    sandbox.seed()
+    assert run("deploy", *rolling, "--yes")[0] == 0
+    code, out, err = run("diff", "--stack", "alb", *shifting)
+    assert code == 1, out + err
+    (adds,) = [line for line in out.splitlines() if line.startswith("  a deploy adds: ")]
+    for name in (
+        "TestListener (AWS::ElasticLoadBalancingV2::Listener)",
+        "ProductionListenerRule",
+        "TestListenerRule",
+        "TestListenerIngress",
+    ):
+        assert name in adds, adds
+    assert "a deploy removes" not in out, out
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    code, out, err = run("diff", "--stack", "alb", *rolling)
+    (removes,) = [line for line in out.splitlines() if line.startswith("  a deploy removes: ")]
+    assert "TestListener (AWS::ElasticLoadBalancingV2::Listener)" in removes and "a deploy adds" not in out, out

@@ -158,6 +158,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
             "  note: make deploy refuses this without ALLOW_REPLACE=1: it replaces or removes what holds data or a name others point at: "
             + ", ".join(f"{logical_id} ({kind}, {what})" for logical_id, kind, what in stateful)
         )
+    lines += resources_added_and_removed(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else []
     in_use = guards.rules_in_use_removed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else None
     if in_use:
         held_back = REFUSED
@@ -204,6 +205,21 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
     empty = (frozenset(), frozenset())
     changing, removed = guards.outputs_changed_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else empty
     return Compared(differs, held_back, replaces=bool(stateful), outputs_changed=changing, outputs_removed=removed)
+
+
+def resources_added_and_removed(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[str]:
+    """The resources a deploy adds and removes, by the template or by its conditions on the new values: a parameter's
+    line alone (DeploymentStrategy ROLLING -> BLUE_GREEN) does not tell a reviewer that a listener, its rules and an
+    ingress rule come with it. A condition decided only at deploy time counts as true, in both (guards.exists)."""
+    template, before, after = guards.deployed_and_new(deployer, layer, deployed, running, wanted)
+    old, new = deployed.get("Resources") or {}, template["Resources"]
+    added = [
+        f"{name} ({r['Type']})" for name, r in sorted(new.items()) if guards.exists(after, r) and not guards.exists(before, old.get(name))
+    ]
+    removed = [
+        f"{name} ({r['Type']})" for name, r in sorted(old.items()) if guards.exists(before, r) and not guards.exists(after, new.get(name))
+    ]
+    return [f"  a deploy {what}: {', '.join(names)}" for what, names in (("adds", added), ("removes", removed)) if names]
 
 
 def outputs_read_changing(layer, compared: dict) -> dict:
