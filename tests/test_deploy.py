@@ -9810,7 +9810,7 @@ def test_the_diff_shows_template_parameters_and_tags_and_nothing_when_they_are_t
     changed = SMALL_TEMPLATE | {"Resources": {"Zone": {"Type": "AWS::Route53::HostedZone", "DeletionPolicy": "Retain"}}}
     assert deploy.text.template_diff(small_layer(changed), deployed, SMALL_TEMPLATE, wanted) == [
         f"--- deployed {stack('cert-dns')}",
-        "+++ local output/cert-dns.json + parameters",
+        f"+++ local output/cert-dns.json + parameters of output/{ENV}/cert-dns.json and the outputs it reads",
         "@@ -6,9 +6,10 @@",
         "   },",
         '   "Resources": {',

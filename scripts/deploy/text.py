@@ -472,7 +472,13 @@ def template_diff(layer, found, deployed_template, wanted, colour=False, deploya
     new = as_lines(part(json.loads(layer.template))) + new + sorted(f"tag {k}={v}" for k, v in layer.tags.items())
     lines = [
         printable(line, one_line=True)
-        for line in difflib.unified_diff(old, new, f"deployed {layer.stack}", f"local {layer.source} + parameters", lineterm="")
+        for line in difflib.unified_diff(
+            old,
+            new,
+            f"deployed {layer.stack}",
+            f"local {layer.source} + parameters of {layer.configuration} and the outputs it reads",
+            lineterm="",
+        )
     ]
     return [paint(line, RED if line.startswith("-") else GREEN if line.startswith("+") else None, colour) for line in lines]
 
