@@ -1,20 +1,21 @@
 # StartupWebApp deployment: `make help` lists the targets.
 PYTHON ?= python3
 # A value as one shell word, whatever quotes it holds: CMD="python manage.py shell -c 'print(1)'".
-quote = '$(subst ','\'',$(1))'
-define NEWLINE
+override quote = '$(subst ','\'',$(1))'
+override define NEWLINE
 
 
 endef
 # A value (or a name) a message shows: its control characters (but tab) as ?, not sent to the terminal (an ESC that
 # redraws the line); any other text as typed.
-printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
-shown = $(shell printf '%s' $(call quote,$(1)) | $(printed))
+override printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
+override shown = $(shell printf '%s' $(call quote,$(1)) | $(printed))
 
+$(if $(filter command line,$(origin MAKECMDGOALS)),$(error MAKECMDGOALS: make's own, set from the targets given; allowed: none on the command line))
 # The values the targets take count only when given on make's command line (with make -e too): an
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
 # use ENV for their startup file.
-COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT TIMEOUT CONNECT_TO \
+override COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT TIMEOUT CONNECT_TO \
 	CA_BUNDLE TEST_LISTENER ACTION CMD SINCE FOLLOW UPGRADE
 # Any other value on make's command line that holds a $ is refused: make would expand it where this file or a recipe's
 # environment reads it (VENV='$(shell ...)' as this file is read, FOO='$(shell ...)' exported to every recipe), and
@@ -22,13 +23,15 @@ COMMAND_LINE_ONLY := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RES
 # VENV= and BIN= (the Makefile's own, which the tests point elsewhere) go into commands unquoted: a path on one line,
 # or refused.
 $(foreach v,VENV BIN,$(if $(filter command line,$(origin $(v))),$(if $(findstring $(NEWLINE),$(value $(v)))$(shell printf '%s' $(call quote,$(value $(v))) | LC_ALL=C grep -qx '[A-Za-z0-9_./-]\{1,\}' || echo no),$(error $(v)=$(call shown,$(value $(v))): allowed: a path of letters, digits and _ . / -, on one line))))
-WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v)))))
+override WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(if $(findstring $$,$(value $(v))),$(v)))))
 # The targets that run the deployer refuse a name they do not take (below, where this file's names it sets are read):
 # a misspelt TGA='v$1' given to one is such a name, not a value to set in the shell's environment, where the deployer
 # would not read it and make deploy would keep the running image.
-DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
-RUNS_THE_DEPLOYER := $(firstword $(filter deploy destroy purge $(DEPLOYER_TARGETS),$(MAKECMDGOALS)))
-NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
+# deploy, destroy and purge take every layer without STACK= (EVERY_LAYER_WITHOUT_STACK, below); the others one.
+override EVERY_LAYER_TARGETS := deploy destroy purge
+override DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
+override RUNS_THE_DEPLOYER := $(firstword $(filter $(EVERY_LAYER_TARGETS) $(DEPLOYER_TARGETS),$(MAKECMDGOALS)))
+override NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
 ifneq ($(NOT_FOR_THE_DEPLOYER),)
 $(error $(call shown,$(NOT_FOR_THE_DEPLOYER)): not a value make $(RUNS_THE_DEPLOYER) takes (make help lists what it takes), and holding $$, which make would expand (run what $$(...) holds))
 endif
@@ -43,7 +46,7 @@ INSTALLED := $(VENV)/.installed-$(shell cksum < requirements.txt | cut -d' ' -f1
 FROM_ENVIRONMENT := $(strip $(foreach v,$(COMMAND_LINE_ONLY),$(if $(filter environment,$(firstword $(origin $(v)))),$(v))))
 # Left out, STACK means every layer: a STACK=alarms exported in the shell must not turn a destroy (or a
 # deploy) of one layer into one of all of them.
-EVERY_LAYER_WITHOUT_STACK := $(firstword $(filter deploy destroy purge,$(MAKECMDGOALS)))
+EVERY_LAYER_WITHOUT_STACK := $(firstword $(filter $(EVERY_LAYER_TARGETS),$(MAKECMDGOALS)))
 ifneq ($(and $(filter STACK,$(FROM_ENVIRONMENT)),$(EVERY_LAYER_WITHOUT_STACK)),)
 $(error STACK is set in the shell's environment, which make does not take, and without STACK $(EVERY_LAYER_WITHOUT_STACK) means every layer: give it on the command line (make $(EVERY_LAYER_WITHOUT_STACK) STACK=<layer>), or unset STACK for every layer)
 endif

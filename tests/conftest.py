@@ -246,6 +246,17 @@ def sendto_this_machine(self, data, *flags_and_address):  # sendto(data, address
 
 
 socket.socket.sendto = sendto_this_machine
+_sendmsg = socket.socket.sendmsg
+
+
+def sendmsg_this_machine(self, buffers, *rest):  # sendmsg(buffers, ancdata, flags, address)
+    if len(rest) >= 3 and self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(rest[2][0]):
+        OFF_THIS_MACHINE.append(rest[2])
+        raise unreachable(rest[2])
+    return _sendmsg(self, buffers, *rest)
+
+
+socket.socket.sendmsg = sendmsg_this_machine
 _getaddrinfo = socket.getaddrinfo
 
 
@@ -262,6 +273,23 @@ def getaddrinfo_of_this_machine(host, *args, **kwargs):
 
 
 socket.getaddrinfo = getaddrinfo_of_this_machine
+
+
+def looked_up_on_this_machine(lookup):
+    def guarded(host, *args):
+        if not on_this_machine(host):
+            try:
+                ipaddress.ip_address(host.split("%")[0])
+            except ValueError:
+                OFF_THIS_MACHINE.append(host)
+                raise socket.gaierror(socket.EAI_NONAME, f"tests/conftest.py: {host} would be looked up off this machine") from None
+        return lookup(host, *args)
+
+    return guarded
+
+
+socket.gethostbyname = looked_up_on_this_machine(socket.gethostbyname)
+socket.gethostbyname_ex = looked_up_on_this_machine(socket.gethostbyname_ex)
 
 
 @pytest.fixture(autouse=True)

@@ -12000,3 +12000,12 @@ def test_a_create_change_set_made_by_hand_with_notification_topics_is_not_execut
     code = aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes")
     assert executions == []
     assert code == 2 and f"asks for notification topics the stack has not ({MALLORY_TOPIC})" in aws.err, (code, aws.out, aws.err)
+
+
+def test_a_change_set_name_whose_time_has_neither_14_nor_17_digits_is_named_by_hand():
+    # (RV: mutation audit of e7410b1) \d{14}(?:\d{3})? as \d{14,17} or \d{14}\d*: every test passed
+    from scripts.deploy.layer import revision_named_in
+
+    stack = templates.stack_name(ENV, "service")
+    for digits in (13, 15, 16, 18):
+        assert revision_named_in(f"{stack}-{'2' * digits}-abc1234", stack) == "unknown", digits

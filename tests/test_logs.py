@@ -467,7 +467,7 @@ def test_what_aws_says_of_a_stack_is_one_line_each_escaped_in_every_read_command
         "Parameters": [{"ParameterKey": "AlertTopicArn", "ParameterValue": "arn:old"}],
         "Tags": [{"Key": "CostCenter", "Value": hostile}],
     }
-    layer = SimpleNamespace(stack="s", source="templates/x.py", template="{}", tags={"CostCenter": "ours"})
+    layer = SimpleNamespace(stack="s", source="templates/x.py", configuration="output/x/x.json", template="{}", tags={"CostCenter": "ours"})
     drift = {
         "StackResourceDriftStatus": "DELETED",
         "LogicalResourceId": "Topic",

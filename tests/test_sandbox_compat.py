@@ -2234,3 +2234,43 @@ def test_new_stack_tags_reach_the_resources_of_the_stack(sandbox_aws, how):
     group = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
     tags = sandbox_aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"]
     assert tags.get("Owner") == "platform-team", tags
+
+
+def test_a_create_change_set_that_keeps_a_previous_value_is_refused_as_a_client_error(sandbox_aws):
+    # (RV) f08417f answers a ValidationError, not moto's 500, to an UPDATE's UsePreviousValue of a parameter the
+    # stack has not; a CREATE's (no stack, so no previous value of any parameter) still got the 500 of moto's KeyError
+    with pytest.raises(ClientError) as refused:
+        sandbox_aws.cloudformation.create_change_set(
+            StackName="never-made",
+            ChangeSetName="by-hand",
+            ChangeSetType="CREATE",
+            TemplateBody=ssm_template({"Ref": "Tag"}),
+            Parameters=[{"ParameterKey": "Tag", "UsePreviousValue": True}],
+        )
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] < 500, refused.value.response
+
+
+@pytest.mark.parametrize(
+    "reach",
+    [
+        # sendmsg sends a datagram as sendto does (a closed socket: nothing is sent, guarded or not)
+        lambda: _closed_udp().sendmsg([b"query"], [], 0, ("192.0.2.53", 53)),
+        # lookups as getaddrinfo's (an embedded NUL: refused by Python before any lookup, guarded or not)
+        lambda: socket.gethostbyname("aws\0.example"),
+        lambda: socket.gethostbyname_ex("aws\0.example"),
+    ],
+    ids=["sendmsg", "gethostbyname", "gethostbyname_ex"],
+)
+def test_the_guard_refuses_the_other_ways_to_reach_off_this_machine(reach):
+    """(RV) tests/conftest.py guards connect, connect_ex, sendto and getaddrinfo: sendmsg sent a datagram to any address,
+    gethostbyname and gethostbyname_ex looked any name up, unseen."""
+    before = len(conftest.OFF_THIS_MACHINE)
+    with pytest.raises(OSError, match="off this machine"):
+        reach()
+    del conftest.OFF_THIS_MACHINE[before:]
+
+
+def _closed_udp():
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.close()
+    return udp

@@ -1893,3 +1893,14 @@ def test_a_command_whose_overrides_exceed_runtasks_8192_characters_is_refused_be
     out, err = io.StringIO(), io.StringIO()
     assert deploy.main(["task", "--env", ENV, "--cmd", cmd, "--yes"], clients=no_clients, out=out, err=err, interactive=False) == 2
     assert err.getvalue().count("\n") == 1 and err.getvalue().startswith("error: CMD")
+
+
+def test_continue_where_releases_roll_names_the_strategies_a_release_waits_with(aws):
+    # (RV: mutation audit of 41df1bb) the strategies joined as "BLUE_GREEN, CANARY, LINEAR": every test passed
+    found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": "ROLLING"})
+    found["Stacks"][0]["Outputs"] = [
+        {"OutputKey": k, "OutputValue": v} for k, v in (("ClusterName", CLUSTER), ("ServiceName", SERVICE), ("LogGroupName", LOG_GROUP))
+    ]
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack("service")})
+    assert aws.run("continue", "--yes") == 2
+    assert "with DeploymentStrategy BLUE_GREEN, CANARY or LINEAR and TestPauseMinutes above 0" in aws.err, aws.err

@@ -1359,3 +1359,48 @@ def test_a_misspelt_name_holding_a_dollar_is_refused_as_a_name_the_target_does_n
         made = make_n(target, "STACK=service", f"TGA={value}")
         assert made.returncode == 2 and f"*** TGA: not a value make {target} takes" in made.stderr, made.stderr
         assert "set it in the shell's environment instead" not in made.stderr, made.stderr
+
+
+# Every name the Makefile sets (and make's own it reads before the refusal of a `$`) given on the command line with a
+# `$(shell ...)` (RV): a command-line value replaces the Makefile's assignment, and make expanded it where the Makefile
+# reads it before or while refusing it (WITH_DOLLAR, COMMAND_LINE_ONLY, quote, shown, printed; since 41df1bb
+# DEPLOYER_TARGETS, RUNS_THE_DEPLOYER, NOT_FOR_THE_DEPLOYER and MAKECMDGOALS): "A value is passed as it is, never run
+# by make" (README).
+MAKEFILE_NAMES = sorted(
+    set(re.findall(r"^(?:override +)?(?:define +)?([A-Za-z_.][A-Za-z0-9_.]*)\s*(?::=|\?=|\+=|=|$)", (ROOT / "Makefile").read_text(), re.M))
+    - {"endef", "endif", "else", "ifeq", "ifneq", "unexport", "export", "override", "define", "help"}
+    | {"MAKECMDGOALS"}
+)
+
+
+@pytest.mark.parametrize("name", MAKEFILE_NAMES)
+def test_a_name_the_makefile_sets_given_a_command_on_the_command_line_runs_nothing(tmp_path, name):
+    for target in ("deploy", "status", "help"):
+        ran = tmp_path / f"ran-{target}"
+        make_n(target, "ENV=sandbox", f"{name}=$(shell touch {ran})")
+        assert not ran.exists(), f"make {target} {name}='$(shell touch ...)' ran the command"
+
+
+@pytest.mark.parametrize("target", ["deploy", "destroy", "purge", *sorted(set(deployer.COMMANDS) - {"deploy", "destroy", "purge"})])
+def test_every_target_that_runs_the_deployer_refuses_a_misspelt_name_holding_a_dollar_as_one_it_does_not_take(target):
+    # (RV: mutation audit of 41df1bb) the refusal's list of targets lost destroy and purge, or all but deploy and
+    # status, and every test passed: make destroy TGA='v$1' said to set it in the shell's environment
+    made = make_n(target, "STACK=alb", "TGA=v$1")
+    assert made.returncode == 2 and f"*** TGA: not a value make {target} takes" in made.stderr, made.stderr
+
+
+def test_python_holding_a_dollar_given_to_deploy_is_not_refused_as_a_name_deploy_does_not_take():
+    # (RV: mutation audit of 41df1bb) PYTHON= is taken by every target (make deploy's .venv is made with it): left
+    # among the names deploy does not take, every test passed
+    made = make_n("deploy", "STACK=alb", "PYTHON=python3$x")
+    assert made.returncode == 2 and "set it in the shell's environment instead: PYTHON='...' make" in made.stderr, made.stderr
+    assert "not a value make deploy takes" not in made.stderr, made.stderr
+
+
+def test_the_note_of_a_value_in_the_shells_environment_names_the_service_layer_only_for_tag_and_repair():
+    # (RV: mutation audit of 41df1bb) an exported YES=1 with make status STACK=alb is no TAG= or REPAIR=: "make status
+    # takes none of them", not "of that layer ... TAG= and REPAIR= are the service layer's"
+    made = make_n("status", "STACK=alb", env=SHELL_ENV | {"YES": "1"})
+    assert made.stderr.startswith(
+        "note: ignored, as the shell's environment sets them: YES (make status takes none of them; make help lists what each target takes)"
+    ), made.stderr

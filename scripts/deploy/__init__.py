@@ -354,6 +354,12 @@ def emulator_endpoint() -> str | None:
     return endpoint
 
 
+def layer_with_rollback_triggers() -> str:
+    """STACK='s value in a command a message prints for the layer with rollback triggers: the one, or a placeholder."""
+    layers = sorted(templates.ROLLBACK_TRIGGERS)
+    return layers[0] if len(layers) == 1 else "<layer>"
+
+
 def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
     """Every value the command line gave checked against the command and the layer (Failure(2)); those it takes read
     into args (MAX_WAIT, TIMEOUT, verify's endpoint, task's command, logs' SINCE)."""
@@ -363,7 +369,7 @@ def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
         raise Failure(
             f"error: REPAIR=1 (--repair) is for make deploy and make changeset (and make rollback, which implies it), whose change sets it makes without rollback triggers; "
             f"{args.command} takes none: leave it out (for a reviewed change set without them: make changeset "
-            f"STACK={'|'.join(sorted(templates.ROLLBACK_TRIGGERS))} ENV={args.env} REPAIR=1)",
+            f"STACK={layer_with_rollback_triggers()} ENV={args.env} REPAIR=1)",
             2,
         )
     for given, switch, takes in (
