@@ -11,7 +11,7 @@ endef
 override printed = LC_ALL=C tr '\001-\010\013-\037\177' '[?*]'
 override shown = $(shell printf '%s' $(call quote,$(1)) | $(printed))
 
-$(if $(filter command line,$(origin MAKECMDGOALS)),$(error MAKECMDGOALS: make's own, set from the targets given; allowed: none on the command line))
+$(if $(filter-out default undefined,$(origin MAKECMDGOALS)),$(error MAKECMDGOALS: make's own, set from the targets given; allowed: none on the command line nor in the shell's environment))
 # The values the targets take count only when given on make's command line (with make -e too): an
 # exported YES=1 or ENV=prod left in a shell must not change what a deploy does, and POSIX shells
 # use ENV for their startup file.

@@ -2963,3 +2963,121 @@ def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, ru
     code, out, err = run("diff", "--stack", "alb", *rolling)
     (removes,) = [line for line in out.splitlines() if line.startswith("  a deploy removes: ")]
     assert "TestListener (AWS::ElasticLoadBalancingV2::Listener)" in removes and "a deploy adds" not in out, out
+
+
+# Helper RX's review of 475b899 and 3bab21f: make changeset's look at what make execute refuses; make diff's adds/removes
+SHIFTING = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"}
+
+
+def shift_weights(sandbox, primary, alternate):
+    outputs = {
+        o["OutputKey"]: o["OutputValue"]
+        for o in sandbox.client("cloudformation").describe_stacks(StackName=stack("alb"))["Stacks"][0].get("Outputs", [])
+    }
+    groups = [(outputs["TargetGroupArn"], primary), (outputs["AlternateTargetGroupArn"], alternate)]
+    forward = {"TargetGroups": [{"TargetGroupArn": arn, "Weight": weight} for arn, weight in groups]}
+    sandbox.client("elbv2").modify_rule(
+        RuleArn=outputs["ProductionListenerRuleArn"], Actions=[{"Type": "forward", "ForwardConfig": forward}]
+    )
+
+
+def test_a_look_changeset_cannot_make_leaves_the_change_set_and_a_note_not_a_failure(sandbox, run, tmp_path, monkeypatch):
+    # make changeset's look at what make execute would refuse is a look: an AccessDenied on DescribeRules (a reviewer's
+    # role that makes change sets) failed a make changeset that had left its change set, where it used to succeed.
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    sandbox.seed()
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    on_each_client(monkeypatch, "before-call.elastic-load-balancing-v2.DescribeRules", lambda **_: refused_answer())
+    code, out, err = run("changeset", "--stack", "alb", *rolling)
+    monkeypatch.undo()
+    assert "left for review" in out, out + err
+    assert code == 0, out + err
+
+
+def test_the_traffic_reset_way_past_a_left_change_set_is_the_make_execute_that_takes_it(sandbox, run, tmp_path):
+    # as things stand, make execute refuses the service's switch to ROLLING: "rerun with ALLOW_TRAFFIC_RESET=1" printed by
+    # make changeset, which refuses ALLOW_TRAFFIC_RESET=1; the command that runs it is make execute ... ALLOW_TRAFFIC_RESET=1
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    sandbox.seed()
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    shift_weights(sandbox, 0, 100)
+    code, out, err = run("changeset", "--stack", "service", *rolling)
+    assert code == 0, out + err
+    name = re.search(r"change set (\S+) left for review", out).group(1)
+    (line,) = [each for each in out.splitlines() if "as things stand, make execute refuses it" in each]
+    assert "rerun with ALLOW_TRAFFIC_RESET=1" not in line, line
+    assert f"make execute STACK=service ENV={ENV} CHANGESET={name} ALLOW_TRAFFIC_RESET=1" in line, line
+
+
+def test_a_same_name_replacement_is_said_once_in_a_change_set_left_for_review(sandbox, run, tmp_path):
+    # left_for_review says "CloudFormation cannot execute it: TargetGroup ... would be replaced under the same name";
+    # the look at make execute's guards said it a second time, as a refusal with its own way on.
+    deployed(sandbox, run, "cert-dns", "alb")
+    port = str(int(SANDBOX.values["ContainerPort"]) + 1)
+    code, out, err = run("changeset", "--stack", "alb", *output_with_parameter(tmp_path, "alb", "ContainerPort", port))
+    assert code == 0, out + err
+    said = [line for line in out.splitlines() if " TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged)" in line]
+    assert said == [f"  CloudFormation cannot execute it: {said[0].split(': ', 1)[1]}"], "\n".join(said)  # left_for_review's alone
+
+
+def test_the_way_past_rules_in_use_named_by_changeset_ends_with_the_change_set_it_left(sandbox, run, tmp_path):
+    # "Deploy the service layer first (...), then make deploy ENV=sandbox": run as printed under make changeset, that
+    # make deploy makes the alb layer's own change set and so ends the reviewed one; the way on is its make execute
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    sandbox.seed()
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    code, out, err = run("changeset", "--stack", "alb", *rolling)
+    assert code == 0, out + err
+    name = re.search(r"change set (\S+) left for review", out).group(1)
+    (line,) = [each for each in out.splitlines() if "as things stand, make execute refuses it" in each]
+    assert "make execute refuses it: the change set removes the listener rules " in line, line  # not "error: refused: "
+    assert f"make deploy STACK=service ENV={ENV}" in line, line
+    assert line.rstrip().endswith(f"make execute STACK=alb ENV={ENV} CHANGESET={name}"), line
+
+
+def test_a_change_set_left_for_review_that_needs_allow_replace_says_so_once(sandbox, run, tmp_path):
+    # (RX: mutation audit of 475b899) say_refused_at_execute with allow_replace=False printed the stateful refusal
+    # ("rerun with ALLOW_REPLACE=1") under left_for_review's own "executing needs ALLOW_REPLACE=1" lines: every test passed
+
+    deployed(sandbox, run, "cert-dns", "alb")
+    code, out, err = run("changeset", "--stack", "alb", *output_with_parameter(tmp_path, "alb", "NamePrefix", OTHER_PREFIX))
+    assert code == 0 and "  executing needs ALLOW_REPLACE=1 (--allow-replace): " in out, out + err
+    assert "rerun with ALLOW_REPLACE=1" not in out, out
+
+
+def _added_and_removed(deployed_template, new_template, running, wanted):
+    import json
+    import types
+
+    from scripts.deploy.diff import resources_added_and_removed
+
+    deployer = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name="us-east-1")))
+    layer = types.SimpleNamespace(template=json.dumps(new_template))
+    return resources_added_and_removed(deployer, layer, deployed_template, running, wanted)
+
+
+SHIFTS = {"ShiftsTraffic": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]}]}}
+DECLARED = {"DeploymentStrategy": {"Type": "String"}}
+
+
+def test_diff_names_no_addition_of_a_resource_whose_condition_is_false_before_and_after():
+    # (RX: mutation audit of 3bab21f) "added" without its check of the new template's condition: every test passed
+    template = {
+        "Parameters": DECLARED,
+        "Conditions": SHIFTS,
+        "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}, "TestListener": {"Type": "AWS::SNS::Topic", "Condition": "ShiftsTraffic"}},
+    }
+    rolling = {"DeploymentStrategy": "ROLLING"}
+    assert _added_and_removed(template, template, rolling, rolling) == []
+
+
+def test_diff_names_no_removal_of_a_resource_the_deployed_stack_never_had():
+    # (RX: mutation audit of 3bab21f) "removed" without its check of the deployed template's condition: a resource whose
+    # condition was false (never made) and that the new template drops was said removed; every test passed
+    new = {"Parameters": DECLARED, "Conditions": SHIFTS, "Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}}
+    old = {**new, "Resources": {**new["Resources"], "TestListener": {"Type": "AWS::SNS::Topic", "Condition": "ShiftsTraffic"}}}
+    rolling = {"DeploymentStrategy": "ROLLING"}
+    assert _added_and_removed(old, new, rolling, rolling) == []

@@ -1404,3 +1404,15 @@ def test_the_note_of_a_value_in_the_shells_environment_names_the_service_layer_o
     assert made.stderr.startswith(
         "note: ignored, as the shell's environment sets them: YES (make status takes none of them; make help lists what each target takes)"
     ), made.stderr
+
+
+# Helper RX: make takes MAKECMDGOALS from the shell's environment over the targets typed (GNU make 4.3: origin
+# environment, even with a target given), and 70ec6ab refuses it on the command line only. An exported MAKECMDGOALS
+# left in a shell turned make destroy into "status" for the Makefile: STACK=alarms exported, the refusal that
+# "without STACK destroy means every layer" was skipped and the destroy of every layer ran; and a $(shell ...) there ran.
+def test_makecmdgoals_in_the_shells_environment_does_not_stand_for_the_targets_typed(tmp_path):
+    made = make_n("destroy", "ENV=sandbox", env=SHELL_ENV | {"STACK": "alarms", "MAKECMDGOALS": "status"})
+    assert made.returncode == 2 and "--env='sandbox'" not in made.stdout, made.stdout + made.stderr
+    ran = tmp_path / "ran"
+    make_n("help", env=SHELL_ENV | {"MAKECMDGOALS": f"$(shell touch {ran})"})
+    assert not ran.exists(), "MAKECMDGOALS='$(shell touch ...)' in the environment ran the command"

@@ -890,7 +890,8 @@ class Deployer:
         outputs_before = self.outputs(layer.stack) if exists else {}
         left = "change set left for review" if reviewed else self.nothing_changed(layer.name)
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
-            self.allow(layer, change_set, exists, allow_replace, left, given)
+            again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={name}" if reviewed else None
+            self.allow(layer, change_set, exists, allow_replace, left, given, again)
             if not exists and layer.stack not in self.waiting:
                 self.refuse_a_stack_made_meanwhile(layer, change_set)
             if risky and exists and layer.policy:
@@ -1065,10 +1066,11 @@ class Deployer:
             f" {name}=1" for name, on in (("ALLOW_REPLACE", self.allowed_replace), ("ALLOW_TRAFFIC_RESET", self.allow_traffic_reset)) if on
         )
 
-    def allow(self, layer, change_set, exists, allow_replace, left, given):
-        """Raise Failure unless the change set may run: nothing guards.py refuses, and a yes (or --yes)."""
+    def allow(self, layer, change_set, exists, allow_replace, left, given, again=None):
+        """Raise Failure unless the change set may run: nothing guards.py refuses, and a yes (or --yes). again: the
+        command that runs a reviewed change set (guards.refuse_before_execute)."""
         self.allowed_replace = allow_replace
-        guards.refuse_before_execute(self, layer, change_set, exists, allow_replace, left)
+        guards.refuse_before_execute(self, layer, change_set, exists, allow_replace, left, again)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
             advice.readers_of_replaced(self, layer, change_set)  # once allowed: a refused update leaves them alone
@@ -1499,11 +1501,17 @@ class Deployer:
     def say_refused_at_execute(self, layer, change_set, exists):
         """make changeset: what make execute's guards would refuse in the change set as things stand (the rules a deployed
         service still uses, a protected load balancer, a taken log group name, ...), which the reviewer then reads before
-        the command that runs it fails; ALLOW_REPLACE=1's need is left_for_review's line."""
+        the command that runs it fails. ALLOW_REPLACE=1's need, and a replacement under the same name (which nothing
+        gets past), are left_for_review's lines. A look, like make diff's: one that cannot be made is a note."""
+        if text.custom_named_replacements(change_set, layer.custom_named):
+            return
+        again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={change_set['ChangeSetName']}"
         try:
-            guards.refuse_before_execute(self, layer, change_set, exists, allow_replace=True, left="it stays for review")
+            guards.refuse_before_execute(self, layer, change_set, exists, True, "it stays for review", again)
         except Refused as refused:
-            self.say(f"  as things stand, make execute refuses it: {str(refused).removeprefix('error: ').removeprefix('refused: ')}")
+            self.say(f"  as things stand, make execute refuses it: {str(refused).removeprefix('error: refused: ')}")
+        except AWS_ERRORS as error:
+            self.say(f"  note: what make execute would refuse in it could not be looked at ({error_code(error)}); make execute looks again")
 
     def say_waiting_change_sets(self, layer, change_set, what="running this change set"):
         """Before asking: running this change set (or what) ends every other one of the stack ("CloudFormation

@@ -20,10 +20,12 @@ CREATES, RENAMES, ACCOUNTS = "creates", "renames", "accounts"
 IMAGES, SECRET_KEYS, SUBNETS, CLUSTER = "images", "secret keys", "subnets", "cluster"
 
 
-def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left):
+def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, left, again=None):
     """The change set may run: no resource replaced under the name it has, no unintended stateful
     replacement, no log group made under a name another holds, no production traffic sent back to a
-    target group that may run no task. `left`: what the refusal leaves (the change set, or nothing)."""
+    target group that may run no task. `left`: what the refusal leaves (the change set, or nothing); `again`: the
+    command that runs this change set once the way past is taken (a reviewed one's make execute), where a make deploy
+    of its layer would end it; None for a deploy's own."""
     same_name = text.custom_named_replacements(change_set, layer.custom_named)
     if same_name:
         raise Refused(
@@ -42,9 +44,10 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
     refuse_taken_log_group_names(deployer, layer, change_set, left)  # once the replacement is wanted: it may ask to delete logs
     refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set, left)  # make execute's: a deploy's looked first
     if exists and not deployer.allow_traffic_reset:
-        refuse_moving_shifted_traffic(deployer, layer, change_set, left)
+        rerun = {"rerun": f"{again} ALLOW_TRAFFIC_RESET=1"} if again else {}
+        refuse_moving_shifted_traffic(deployer, layer, change_set, left, **rerun)
     if exists:
-        refuse_removing_rules_in_use(deployer, layer, change_set, left)
+        refuse_removing_rules_in_use(deployer, layer, change_set, left, again)
 
 
 def refusal(layer, about, message, kind=Failure) -> Failure:
@@ -736,21 +739,22 @@ def traffic_reset_ahead(deployer, layer, wanted: dict, say) -> str | None:
     return None
 
 
-def refuse_removing_rules_in_use(deployer, layer, change_set, left):
+def refuse_removing_rules_in_use(deployer, layer, change_set, left, again=None):
     """Back to ROLLING, the alb change set removes the listener rules, which the deployed service
     names while it still shifts traffic (its load balancer's advancedConfiguration): the service
     layer goes to ROLLING first, then the alb layer, as the README's "Switching an environment" says.
     https://docs.aws.amazon.com/AmazonECS/latest/developerguide/alb-resources-for-blue-green.html"""
     removed = sorted(name for name, _, action in text.listener_rule_changes(change_set) if action == "Remove")
-    in_use = rules_in_use(deployer, removed) if layer.name == "alb" else None
+    in_use = rules_in_use(deployer, removed, again) if layer.name == "alb" else None
     if in_use:
         what, remedy = in_use
         raise Refused(f"error: refused: the change set {what}; {left}. {remedy}")
 
 
-def rules_in_use(deployer, removed: list[str]) -> tuple[str, str] | None:
+def rules_in_use(deployer, removed: list[str], again=None) -> tuple[str, str] | None:
     """(what, what to do) where listener rules an alb update removes are named by the deployed service, which still
-    shifts traffic through them; None where they are not."""
+    shifts traffic through them; None where they are not. again: the command that then runs the change set (a reviewed
+    one's make execute), where the deploy of every layer would end it."""
     service = templates.stack_name(deployer.env, "service")
     if not removed or deployer.is_create(service):  # it runs no service
         return None
@@ -760,7 +764,7 @@ def rules_in_use(deployer, removed: list[str]) -> tuple[str, str] | None:
     return (
         f"removes the listener rules {', '.join(removed)}, which {service} still uses (it is deployed with DeploymentStrategy {strategy})",
         f"Deploy the service layer first (make deploy STACK=service ENV={deployer.env}{deployer.service_tag('service')}), so that ECS "
-        f"stops using them, then make deploy ENV={deployer.env}{deployer.service_tag('service')}",
+        f"stops using them, then {again or f'make deploy ENV={deployer.env}' + deployer.service_tag('service')}",
     )
 
 
