@@ -3081,3 +3081,43 @@ def test_diff_names_no_removal_of_a_resource_the_deployed_stack_never_had():
     old = {**new, "Resources": {**new["Resources"], "TestListener": {"Type": "AWS::SNS::Topic", "Condition": "ShiftsTraffic"}}}
     rolling = {"DeploymentStrategy": "ROLLING"}
     assert _added_and_removed(old, new, rolling, rolling) == []
+
+
+# Helper RY's review of ebd05a6: the make execute a refusal names runs the change set only with the switches it needs
+def test_the_make_execute_a_rules_in_use_refusal_names_keeps_the_allow_replace_the_change_set_needs(sandbox, run, tmp_path):
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling = output_with_parameters(
+        tmp_path / "rolling",
+        {"alb": {"DeploymentStrategy": "ROLLING", "NamePrefix": OTHER_PREFIX}, "service": {"DeploymentStrategy": "ROLLING"}},
+    )
+    sandbox.seed()
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    code, out, err = run("changeset", "--stack", "alb", *rolling)
+    assert code == 0 and "  executing needs ALLOW_REPLACE=1" in out, out + err
+    name = re.search(r"change set (\S+) left for review", out).group(1)
+    (line,) = [each for each in out.splitlines() if "as things stand, make execute refuses it" in each]
+    print("CHANGESET LOOK:", line)
+    code, out, err = run("execute", "--stack", "alb", "--changeset", name, "--allow-replace", "--yes")
+    print("EXECUTE:", out[-1500:], err)
+    assert code != 0 and "removes the listener rules" in out + err, out + err
+    printed = re.search(r"then (make execute [^\n]*)", err).group(1)
+    assert printed == f"make execute STACK=alb ENV={ENV} CHANGESET={name} ALLOW_REPLACE=1", printed
+
+
+def test_a_deploy_refused_for_shifted_traffic_still_says_rerun_and_make_execute_names_its_change_set(sandbox, run, tmp_path):
+    # (RY: mutants of ebd05a6) `again` dropped from make execute (deployer.execute), or given to every deploy ("None
+    # ALLOW_TRAFFIC_RESET=1"): every test passed
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    sandbox.seed()
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    shift_weights(sandbox, 0, 100)
+    code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")
+    assert code == 1 and err.rstrip().endswith(
+        "if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)"
+    ), err
+    code, out, err = run("changeset", "--stack", "service", *rolling)
+    name = re.search(r"change set (\S+) left for review", out).group(1)
+    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
+    assert code == 1 and "; change set left for review. " in err, out + err
+    assert err.rstrip().endswith(f"make execute STACK=service ENV={ENV} CHANGESET={name} ALLOW_TRAFFIC_RESET=1"), err

@@ -1416,3 +1416,11 @@ def test_makecmdgoals_in_the_shells_environment_does_not_stand_for_the_targets_t
     ran = tmp_path / "ran"
     make_n("help", env=SHELL_ENV | {"MAKECMDGOALS": f"$(shell touch {ran})"})
     assert not ran.exists(), "MAKECMDGOALS='$(shell touch ...)' in the environment ran the command"
+
+
+# Helper RY (review of ebd05a6): MAKECMDGOALS is undefined under a bare `make`; refusing origin "undefined" too (a
+# mutant of the refusal) broke `make` with no target, and every test passed.
+def test_make_with_no_target_and_make_e_list_the_targets():
+    for argv in ([], ["-e"], ["-C", str(ROOT)]):
+        made = make_s(*argv, text=True)
+        assert made.returncode == 0 and "make help" in made.stdout, (argv, made.stdout + made.stderr)

@@ -1070,6 +1070,7 @@ class Deployer:
         """Raise Failure unless the change set may run: nothing guards.py refuses, and a yes (or --yes). again: the
         command that runs a reviewed change set (guards.refuse_before_execute)."""
         self.allowed_replace = allow_replace
+        again = again and again + self.switches_given()  # the switches this run was given, which it needs again
         guards.refuse_before_execute(self, layer, change_set, exists, allow_replace, left, again)
         if exists:  # what the DescribeStacks of this run says: no detection started, no call added
             self.say(*text.drift_warning(self.describe(layer.stack) or {}, layer))
@@ -1506,6 +1507,7 @@ class Deployer:
         if text.custom_named_replacements(change_set, layer.custom_named):
             return
         again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={change_set['ChangeSetName']}"
+        again += " ALLOW_REPLACE=1" if text.stateful_changes(change_set) else ""  # left_for_review's line says why
         try:
             guards.refuse_before_execute(self, layer, change_set, exists, True, "it stays for review", again)
         except Refused as refused:
