@@ -2969,6 +2969,18 @@ def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, ru
 SHIFTING = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"}
 
 
+def deployed_shifting(sandbox, run, tmp_path, traffic_moved=False):
+    """Every layer deployed BLUE_GREEN on a fresh seed, with production traffic left on the alternate target group
+    where traffic_moved (as a release leaves it); the run options of output/ with alb and service back to ROLLING."""
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    sandbox.seed()
+    assert run("deploy", *shifting, "--yes")[0] == 0
+    if traffic_moved:
+        shift_weights(sandbox, 0, 100)
+    return rolling
+
+
 def shift_weights(sandbox, primary, alternate):
     outputs = {
         o["OutputKey"]: o["OutputValue"]
@@ -2984,10 +2996,7 @@ def shift_weights(sandbox, primary, alternate):
 def test_a_look_changeset_cannot_make_leaves_the_change_set_and_a_note_not_a_failure(sandbox, run, tmp_path, monkeypatch):
     # make changeset's look at what make execute would refuse is a look: an AccessDenied on DescribeRules (a reviewer's
     # role that makes change sets) failed a make changeset that had left its change set, where it used to succeed.
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    sandbox.seed()
-    assert run("deploy", *shifting, "--yes")[0] == 0
+    rolling = deployed_shifting(sandbox, run, tmp_path)
     on_each_client(monkeypatch, "before-call.elastic-load-balancing-v2.DescribeRules", lambda **_: refused_answer())
     code, out, err = run("changeset", "--stack", "alb", *rolling)
     monkeypatch.undo()
@@ -2998,11 +3007,7 @@ def test_a_look_changeset_cannot_make_leaves_the_change_set_and_a_note_not_a_fai
 def test_the_traffic_reset_way_past_a_left_change_set_is_the_make_execute_that_takes_it(sandbox, run, tmp_path):
     # as things stand, make execute refuses the service's switch to ROLLING: "rerun with ALLOW_TRAFFIC_RESET=1" printed by
     # make changeset, which refuses ALLOW_TRAFFIC_RESET=1; the command that runs it is make execute ... ALLOW_TRAFFIC_RESET=1
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    sandbox.seed()
-    assert run("deploy", *shifting, "--yes")[0] == 0
-    shift_weights(sandbox, 0, 100)
+    rolling = deployed_shifting(sandbox, run, tmp_path, traffic_moved=True)
     code, out, err = run("changeset", "--stack", "service", *rolling)
     assert code == 0, out + err
     name = re.search(r"change set (\S+) left for review", out).group(1)
@@ -3025,10 +3030,7 @@ def test_a_same_name_replacement_is_said_once_in_a_change_set_left_for_review(sa
 def test_the_way_past_rules_in_use_named_by_changeset_ends_with_the_change_set_it_left(sandbox, run, tmp_path):
     # "Deploy the service layer first (...), then make deploy ENV=sandbox": run as printed under make changeset, that
     # make deploy makes the alb layer's own change set and so ends the reviewed one; the way on is its make execute
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    sandbox.seed()
-    assert run("deploy", *shifting, "--yes")[0] == 0
+    rolling = deployed_shifting(sandbox, run, tmp_path)
     code, out, err = run("changeset", "--stack", "alb", *rolling)
     assert code == 0, out + err
     name = re.search(r"change set (\S+) left for review", out).group(1)
@@ -3096,9 +3098,7 @@ def test_the_make_execute_a_rules_in_use_refusal_names_keeps_the_allow_replace_t
     assert code == 0 and "  executing needs ALLOW_REPLACE=1" in out, out + err
     name = re.search(r"change set (\S+) left for review", out).group(1)
     (line,) = [each for each in out.splitlines() if "as things stand, make execute refuses it" in each]
-    print("CHANGESET LOOK:", line)
     code, out, err = run("execute", "--stack", "alb", "--changeset", name, "--allow-replace", "--yes")
-    print("EXECUTE:", out[-1500:], err)
     assert code != 0 and "removes the listener rules" in out + err, out + err
     printed = re.search(r"then (make execute [^\n]*)", err).group(1)
     assert printed == f"make execute STACK=alb ENV={ENV} CHANGESET={name} ALLOW_REPLACE=1", printed
@@ -3107,11 +3107,7 @@ def test_the_make_execute_a_rules_in_use_refusal_names_keeps_the_allow_replace_t
 def test_a_deploy_refused_for_shifted_traffic_still_says_rerun_and_make_execute_names_its_change_set(sandbox, run, tmp_path):
     # (RY: mutants of ebd05a6) `again` dropped from make execute (deployer.execute), or given to every deploy ("None
     # ALLOW_TRAFFIC_RESET=1"): every test passed
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    sandbox.seed()
-    assert run("deploy", *shifting, "--yes")[0] == 0
-    shift_weights(sandbox, 0, 100)
+    rolling = deployed_shifting(sandbox, run, tmp_path, traffic_moved=True)
     code, out, err = run("deploy", "--stack", "service", *rolling, "--yes")
     assert code == 1 and err.rstrip().endswith(
         "if no task serves from the alternate one, rerun with ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)"
