@@ -3013,6 +3013,8 @@ def test_the_traffic_reset_way_past_a_left_change_set_is_the_make_execute_that_t
     name = re.search(r"change set (\S+) left for review", out).group(1)
     (line,) = [each for each in out.splitlines() if "as things stand, make execute refuses it" in each]
     assert "rerun with ALLOW_TRAFFIC_RESET=1" not in line, line
+    # its first way on, a release of the service, deploys the stack and so ends the change set: said (helper RY)
+    assert f"(the release ends this change set: make changeset STACK=service ENV={ENV} makes it anew)" in line, line
     assert f"make execute STACK=service ENV={ENV} CHANGESET={name} ALLOW_TRAFFIC_RESET=1" in line, line
 
 
