@@ -464,17 +464,10 @@ _create_change_set = responses.CloudFormationResponse.create_change_set
 
 def _create_change_set_keeping_rollback_configuration(self):
     self.params.setdefault("ChangeSetType", "UPDATE")
-    if self.params["ChangeSetType"] == "CREATE":
-        for given in self.params.get("Parameters", []):
-            if given.get("UsePreviousValue"):
-                raise cfn_exceptions.ValidationError(
-                    self._get_param("StackName"),
-                    message=f"Invalid input for parameter key {given['ParameterKey']}. Cannot specify usePreviousValue as true "
-                    "for a parameter key not in the previous template",
-                )
-    if self.params["ChangeSetType"] == "UPDATE" and any(given.get("UsePreviousValue") for given in self.params.get("Parameters", [])):
+    if any(given.get("UsePreviousValue") for given in self.params.get("Parameters", [])):
         stack_name = self._get_param("StackName")
-        previous = self.cloudformation_backend.get_stack(stack_name).stack_parameters
+        creates = self.params["ChangeSetType"] == "CREATE"  # no stack, no previous values
+        previous = {} if creates else self.cloudformation_backend.get_stack(stack_name).stack_parameters
         for given in self.params["Parameters"]:
             if given.get("UsePreviousValue") and given["ParameterKey"] not in previous:  # moto: a KeyError, answered 500
                 # No AWS page gives the wording: it is the one other emulators of CloudFormation give.

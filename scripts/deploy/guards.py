@@ -44,8 +44,7 @@ def refuse_before_execute(deployer, layer, change_set, exists, allow_replace, le
     refuse_taken_log_group_names(deployer, layer, change_set, left)  # once the replacement is wanted: it may ask to delete logs
     refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set, left)  # make execute's: a deploy's looked first
     if exists and not deployer.allow_traffic_reset:
-        rerun = {"rerun": f"{again} ALLOW_TRAFFIC_RESET=1", "reviewed": True} if again else {}
-        refuse_moving_shifted_traffic(deployer, layer, change_set, left, **rerun)
+        refuse_moving_shifted_traffic(deployer, layer, change_set, left, again=again)
     if exists:
         refuse_removing_rules_in_use(deployer, layer, change_set, left, again)
 
@@ -673,7 +672,7 @@ def taken_log_group(deployer, stack, stack_id, logical_id, name, say=None) -> st
 
 
 def refuse_moving_shifted_traffic(
-    deployer, layer, change_set, left, rerun="rerun with ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)", reviewed=False
+    deployer, layer, change_set, left, rerun="rerun with ALLOW_TRAFFIC_RESET=1 (--allow-traffic-reset)", again=None
 ):
     """A BLUE_GREEN, CANARY or LINEAR release leaves the listener rules' weights where ECS moved
     traffic, often all on the alternate target group. Three changes would send production
@@ -715,8 +714,10 @@ def refuse_moving_shifted_traffic(
         else "Release the service once more first (make deploy STACK=service ENV={env} TAG=<new tag>): ECS then moves traffic "
         "back to the primary target group, and this change is safe"
     ).format(env=deployer.env, params_file=deployer.params_file)
-    if reviewed and layer.name == "service":  # the release deploys this stack, which ends the change set under review
-        remedy += f" (the release ends this change set: make changeset STACK=service ENV={deployer.env} makes it anew)"
+    if again:  # a reviewed change set (refuse_before_execute): its make execute, which the release ends for the service's
+        rerun = f"{again} ALLOW_TRAFFIC_RESET=1"
+        if layer.name == "service":
+            remedy += f" (the release ends this change set: make changeset STACK=service ENV={deployer.env} makes it anew)"
     what = "switches the service to ROLLING" if switching else "rewrites or removes listener rules"
     raise Refused(
         f"error: refused: the change set {what} while production traffic is on the alternate target group, where ECS moved it "

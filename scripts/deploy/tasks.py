@@ -96,6 +96,8 @@ def describe_service(ecs, cluster: str, name: str, env: str) -> dict:
     services = [s for s in found.get("services", []) if s.get("status") == "ACTIVE"]
     if not services:
         why = "; ".join(f"{f.get('reason')}" for f in found.get("failures", [])) or "not ACTIVE"
+        # Drift detection reports a resource deleted outside CloudFormation as DELETED ("it has been deleted"):
+        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceDriftInformation.html
         raise Failure(
             f"error: service {name} in cluster {cluster}: {why}; no task was run. One deleted outside CloudFormation shows as "
             f"DELETED in make drift ENV={env} STACK=service; make status ENV={env} STACK=service shows its stack"
