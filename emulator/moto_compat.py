@@ -469,7 +469,7 @@ def _create_change_set_keeping_rollback_configuration(self):
         creates = self.params["ChangeSetType"] == "CREATE"  # no stack, no previous values
         previous = {} if creates else self.cloudformation_backend.get_stack(stack_name).stack_parameters
         for given in self.params["Parameters"]:
-            if given.get("UsePreviousValue") and given["ParameterKey"] not in previous:  # moto: a KeyError, answered 500
+            if given.get("UsePreviousValue") and given.get("ParameterKey") not in previous:  # moto: a KeyError, answered 500
                 # No AWS page gives the wording: it is the one other emulators of CloudFormation give.
                 raise cfn_exceptions.ValidationError(
                     stack_name,

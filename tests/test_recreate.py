@@ -3119,3 +3119,21 @@ def test_a_deploy_refused_for_shifted_traffic_still_says_rerun_and_make_execute_
     code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
     assert code == 1 and "; change set left for review. " in err, out + err
     assert err.rstrip().endswith(f"make execute STACK=service ENV={ENV} CHANGESET={name} ALLOW_TRAFFIC_RESET=1"), err
+
+
+def test_ctrl_c_in_the_look_after_a_change_set_is_left_names_that_change_set_not_a_new_one(sandbox, run, tmp_path, monkeypatch):
+    # (RZ1) Ctrl-C during say_refused_at_execute's reads (DescribeRules), once "left for review" was printed: the run said
+    # "to go on: the same command again (it makes a new change set)", where the change set it left is there to execute.
+    rolling = deployed_shifting(sandbox, run, tmp_path)
+
+    def stop(**_):
+        raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "before-call.elastic-load-balancing-v2.DescribeRules", stop)
+    code, out, err = run("changeset", "--stack", "alb", *rolling)
+    monkeypatch.undo()
+    name = re.search(r"change set (\S+) left for review", out).group(1)
+    assert code == 130, out + err
+    sandbox.client("cloudformation").describe_change_set(StackName=templates.stack_name(ENV, "alb"), ChangeSetName=name)  # still there
+    assert "it makes a new change set" not in err, err
+    assert name in err, err

@@ -282,7 +282,7 @@ class Commands:
                 if named_for != layer.name:
                     raise Failure(
                         f"error: no change set {name} on stack {layer.stack}: its name is one of "
-                        f"{templates.stack_name(self.env, named_for)}'s: make execute STACK={named_for} ENV={self.env} CHANGESET={name}",
+                        f"{templates.stack_name(self.env, named_for)}'s: {text.execute_command(named_for, self.env, name)}",
                         2,
                     ) from None
                 found = deployer.describe(layer.stack)
@@ -1421,6 +1421,8 @@ def going_on_after_ctrl_c(command, deployer) -> str | None:
     """What a Ctrl-C that stopped the command leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
     if command == "execute" and deployer is not None and deployer.execution_asked:
         return None  # ExecuteChangeSet sent: the run said what may have started (Deployer.start_execution)
+    if command == "changeset" and deployer is not None and deployer.left_for_review:
+        return f"change set {deployer.left_for_review} is left for review, as said above: the same command again would make another"
     return GOING_ON_AFTER_CTRL_C.get(command)
 
 

@@ -236,6 +236,7 @@ class Deployer:
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         self.recreated = set()  # layers whose failed first create (ROLLBACK_COMPLETE) this run deleted (RECREATE=1)
         self.execution_asked = set()  # the layers whose ExecuteChangeSet this run sent (or began to)
+        self.left_for_review = None  # the change set make changeset left and named, once it has
         self.release_recorded = False  # this run's release is in the release history (record_release)
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -890,7 +891,7 @@ class Deployer:
         outputs_before = self.outputs(layer.stack) if exists else {}
         left = "change set left for review" if reviewed else self.nothing_changed(layer.name)
         with self.discarded_if_stopped(layer, change_set, exists, keep=reviewed):
-            again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={name}" if reviewed else None
+            again = text.execute_command(layer.name, self.env, name) if reviewed else None
             self.allow(layer, change_set, exists, allow_replace, left, given, again)
             if not exists and layer.stack not in self.waiting:
                 self.refuse_a_stack_made_meanwhile(layer, change_set)
@@ -1005,7 +1006,7 @@ class Deployer:
                     interrupted = True
             raise ExecutionUnknown(
                 f"{'interrupted' if interrupted else unanswered(error)} while asking CloudFormation to execute {name}{'' if interrupted else f' ({error})'}; it may have started "
-                f"(and, if short, ended). make execute STACK={layer.name} ENV={self.env} CHANGESET={name}{self.switches_given()} executes "
+                f"(and, if short, ended). {text.execute_command(layer.name, self.env, name, self.switches_given())} executes "
                 f"it if it did not start, and says so if it did{release_hint}{self.policies.still_relaxed()}",
                 130 if interrupted else 1,
             ) from None
@@ -1493,6 +1494,7 @@ class Deployer:
                 self.say_waiting_change_sets(layer, change_set)
         if leave:
             self.say(*text.left_for_review(change_set, layer))  # first: kept, it is named whatever stops what follows
+            self.left_for_review = change_set["ChangeSetName"]  # a Ctrl-C from here on leaves it (going_on_after_ctrl_c)
             self.say_refused_at_execute(layer, change_set, exists)
             if not exists:
                 self.say_earlier_stack_image(parameter_values(change_set))
@@ -1506,8 +1508,8 @@ class Deployer:
         gets past), are left_for_review's lines. A look, like make diff's: one that cannot be made is a note."""
         if text.custom_named_replacements(change_set, layer.custom_named):
             return
-        again = f"make execute STACK={layer.name} ENV={self.env} CHANGESET={change_set['ChangeSetName']}"
-        again += " ALLOW_REPLACE=1" if text.stateful_changes(change_set) else ""  # left_for_review's line says why
+        needs = " ALLOW_REPLACE=1" if text.stateful_changes(change_set) else ""  # left_for_review's line says why
+        again = text.execute_command(layer.name, self.env, change_set["ChangeSetName"], needs)
         try:
             guards.refuse_before_execute(self, layer, change_set, exists, True, "it stays for review", again)
         except Refused as refused:

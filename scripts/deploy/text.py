@@ -214,10 +214,15 @@ def shifted_weights(rule, primary_arn) -> list[str]:
     return shifted
 
 
+def execute_command(layer_name, env, change_set_name, switches="") -> str:
+    """The make execute that runs a change set left for review (switches: " ALLOW_REPLACE=1" and the like)."""
+    return f"make execute STACK={layer_name} ENV={env} CHANGESET={change_set_name}{switches}"
+
+
 def left_for_review(change_set, layer) -> list[str]:
     """`make changeset`: how to execute the change set it left, and what executing it needs."""
     name = change_set["ChangeSetName"]
-    lines = [f"change set {name} left for review; execute it with: make execute STACK={layer.name} ENV={layer.env} CHANGESET={name}"]
+    lines = [f"change set {name} left for review; execute it with: {execute_command(layer.name, layer.env, name)}"]
     lines += [f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {risky}" for risky in stateful_changes(change_set)]
     return (
         lines
