@@ -218,78 +218,41 @@ def on_this_machine(host) -> bool:
         return host == "localhost"
 
 
-def refused_off_this_machine(method, refusal):
-    def guarded(self, address, *args):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(address[0]):
+def refused_off_this_machine(send, address_of):
+    def guarded(self, *args):
+        address = address_of(args)
+        if address is not None and self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(address[0]):
             OFF_THIS_MACHINE.append(address)
-            raise refusal(address)
-        return method(self, address, *args)
+            raise OSError(errno.ENETUNREACH, f"tests/conftest.py: {address} is off this machine; tests stay on loopback")
+        return send(self, *args)
 
     return guarded
 
 
-def unreachable(address):
-    return OSError(errno.ENETUNREACH, f"tests/conftest.py: {address} is off this machine; tests stay on loopback")
-
-
-socket.socket.connect = refused_off_this_machine(socket.socket.connect, unreachable)
-socket.socket.connect_ex = refused_off_this_machine(socket.socket.connect_ex, unreachable)
-_sendto = socket.socket.sendto
-
-
-def sendto_this_machine(self, data, *flags_and_address):  # sendto(data, address) or sendto(data, flags, address)
-    address = flags_and_address[-1]
-    if self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(address[0]):
-        OFF_THIS_MACHINE.append(address)
-        raise unreachable(address)
-    return _sendto(self, data, *flags_and_address)
-
-
-socket.socket.sendto = sendto_this_machine
-_sendmsg = socket.socket.sendmsg
-
-
-def sendmsg_this_machine(self, buffers, *rest):  # sendmsg(buffers, ancdata, flags, address)
-    if len(rest) >= 3 and self.family in (socket.AF_INET, socket.AF_INET6) and not on_this_machine(rest[2][0]):
-        OFF_THIS_MACHINE.append(rest[2])
-        raise unreachable(rest[2])
-    return _sendmsg(self, buffers, *rest)
-
-
-socket.socket.sendmsg = sendmsg_this_machine
-_getaddrinfo = socket.getaddrinfo
-
-
-def getaddrinfo_of_this_machine(host, *args, **kwargs):
-    name = host.decode() if isinstance(host, bytes) else host
-    if name is not None and not on_this_machine(name):
-        try:
-            ipaddress.ip_address(name.split("%")[0])  # an address is no lookup: connect() guards it
-        except ValueError:
-            name.encode("idna")  # what the lookup refuses before it asks anyone (a label over 63 characters)
-            OFF_THIS_MACHINE.append(name)
-            raise socket.gaierror(socket.EAI_NONAME, f"tests/conftest.py: {name} would be looked up off this machine") from None
-    return _getaddrinfo(host, *args, **kwargs)
-
-
-socket.getaddrinfo = getaddrinfo_of_this_machine
+socket.socket.connect = refused_off_this_machine(socket.socket.connect, lambda args: args[0])
+socket.socket.connect_ex = refused_off_this_machine(socket.socket.connect_ex, lambda args: args[0])
+socket.socket.sendto = refused_off_this_machine(socket.socket.sendto, lambda args: args[-1])  # sendto(data[, flags], address)
+# sendmsg(buffers[, ancdata[, flags[, address]]]): without an address, a connected socket's (connect guards it)
+socket.socket.sendmsg = refused_off_this_machine(socket.socket.sendmsg, lambda args: args[3] if len(args) > 3 else None)
 
 
 def looked_up_on_this_machine(lookup):
-    def guarded(host, *args):
-        if not on_this_machine(host):
+    def guarded(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and not on_this_machine(name):
             try:
-                ipaddress.ip_address(host.split("%")[0])
+                ipaddress.ip_address(name.split("%")[0])  # an address is no lookup: connect() guards it
             except ValueError:
-                OFF_THIS_MACHINE.append(host)
-                raise socket.gaierror(socket.EAI_NONAME, f"tests/conftest.py: {host} would be looked up off this machine") from None
-        return lookup(host, *args)
+                name.encode("idna")  # what the lookup refuses before it asks anyone (a label over 63 characters)
+                OFF_THIS_MACHINE.append(name)
+                raise socket.gaierror(socket.EAI_NONAME, f"tests/conftest.py: {name} would be looked up off this machine") from None
+        return lookup(host, *args, **kwargs)
 
     return guarded
 
 
-socket.gethostbyname = looked_up_on_this_machine(socket.gethostbyname)
-socket.gethostbyname_ex = looked_up_on_this_machine(socket.gethostbyname_ex)
+for _lookup in ("getaddrinfo", "gethostbyname", "gethostbyname_ex"):
+    setattr(socket, _lookup, looked_up_on_this_machine(getattr(socket, _lookup)))
 
 
 @pytest.fixture(autouse=True)

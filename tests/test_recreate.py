@@ -1217,25 +1217,6 @@ def test_a_stale_change_set_a_guard_refuses_says_to_make_one_with_todays_values(
     ), err
 
 
-# Helper RW's walk of the everyday change workflow, the way back from BLUE_GREEN in the order the ops reviewer takes
-# (make changeset, review, make execute): make changeset STACK=alb made the change set that removes the listener rules
-# the deployed service still uses and printed "execute it with: make execute ..." with no word of what make execute
-# then refuses (make diff and make deploy say it; the same printout names what executing a replacement needs).
-def test_a_change_set_left_for_review_that_execute_would_refuse_for_the_rules_in_use_says_so(sandbox, run, tmp_path):
-    shifting = output_with_parameters(
-        tmp_path / "shifting",
-        {layer: {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"} for layer in ("alb", "service")},
-    )
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    sandbox.seed()
-    code, out, err = run("deploy", *shifting, "--yes")
-    assert code == 0, out + err
-    code, out, err = run("changeset", "--stack", "alb", *rolling)
-    said = out + err
-    assert f"which {stack('service')} still uses" in said, said
-    assert f"make deploy STACK=service ENV={ENV}" in said, said
-
-
 def test_a_first_create_made_with_a_tag_a_guard_refuses_is_not_called_stale(sandbox, run):
     # TAG= is the release's own choice, not a value that changed since: "made with other values than today's ... makes one
     # with them" sent the operator to make the same change set again, refused the same way
@@ -2938,16 +2919,18 @@ def test_a_change_set_of_the_running_service_says_nothing_of_a_new_stack(sandbox
     assert code == 0 and "left for review" in out and "the one before it last ran" not in out, out + err
 
 
+# Helper RX's review of 475b899 and 3bab21f: make changeset's look at what make execute refuses; make diff's adds/removes
+SHIFTING = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"}
+
+
 def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, run, tmp_path):
     # Helper RW's walk: make diff of ROLLING -> BLUE_GREEN showed two parameter lines alone, where the deploy adds a test
     # listener, its ingress rule and two listener rules (the alb template's conditions); and the way back removes them.
     rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    shifting = output_with_parameters(
-        tmp_path / "shifting",
-        {layer: {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"} for layer in ("alb", "service")},
-    )
+    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
     sandbox.seed()
-    assert run("deploy", *rolling, "--yes")[0] == 0
+    for layer in ("cert-dns", "alb"):  # the diff is the alb layer's: the layers it reads, not the others
+        assert run("deploy", "--stack", layer, *rolling, "--yes")[0] == 0
     code, out, err = run("diff", "--stack", "alb", *shifting)
     assert code == 1, out + err
     (adds,) = [line for line in out.splitlines() if line.startswith("  a deploy adds: ")]
@@ -2959,14 +2942,10 @@ def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, ru
     ):
         assert name in adds, adds
     assert "a deploy removes" not in out, out
-    assert run("deploy", *shifting, "--yes")[0] == 0
+    rolling = deployed_shifting(sandbox, run, tmp_path / "back")
     code, out, err = run("diff", "--stack", "alb", *rolling)
     (removes,) = [line for line in out.splitlines() if line.startswith("  a deploy removes: ")]
     assert "TestListener (AWS::ElasticLoadBalancingV2::Listener)" in removes and "a deploy adds" not in out, out
-
-
-# Helper RX's review of 475b899 and 3bab21f: make changeset's look at what make execute refuses; make diff's adds/removes
-SHIFTING = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"}
 
 
 def deployed_shifting(sandbox, run, tmp_path, traffic_moved=False):
@@ -2974,8 +2953,11 @@ def deployed_shifting(sandbox, run, tmp_path, traffic_moved=False):
     where traffic_moved (as a release leaves it); the run options of output/ with alb and service back to ROLLING."""
     shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
     rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    sandbox.seed()
-    assert run("deploy", *shifting, "--yes")[0] == 0
+    name = " ".join(["deployed every layer shifting", *run.extra])  # saved and put back as conftest.deployed's
+    if not sandbox.restore(name):
+        sandbox.seed()
+        assert run("deploy", *shifting, "--yes")[0] == 0
+        sandbox.save(name)
     if traffic_moved:
         shift_weights(sandbox, 0, 100)
     return rolling
@@ -3030,6 +3012,10 @@ def test_a_same_name_replacement_is_said_once_in_a_change_set_left_for_review(sa
 
 
 def test_the_way_past_rules_in_use_named_by_changeset_ends_with_the_change_set_it_left(sandbox, run, tmp_path):
+    # Helper RW's walk of the everyday change workflow, the way back from BLUE_GREEN in the order the ops reviewer takes
+    # (make changeset, review, make execute): make changeset STACK=alb made the change set that removes the listener
+    # rules the deployed service still uses and printed "execute it with: make execute ..." with no word of what make
+    # execute then refuses (make diff and make deploy say it).
     # "Deploy the service layer first (...), then make deploy ENV=sandbox": run as printed under make changeset, that
     # make deploy makes the alb layer's own change set and so ends the reviewed one; the way on is its make execute
     rolling = deployed_shifting(sandbox, run, tmp_path)
@@ -3038,6 +3024,7 @@ def test_the_way_past_rules_in_use_named_by_changeset_ends_with_the_change_set_i
     name = re.search(r"change set (\S+) left for review", out).group(1)
     (line,) = [each for each in out.splitlines() if "as things stand, make execute refuses it" in each]
     assert "make execute refuses it: the change set removes the listener rules " in line, line  # not "error: refused: "
+    assert f"which {stack('service')} still uses" in line, line
     assert f"make deploy STACK=service ENV={ENV}" in line, line
     assert line.rstrip().endswith(f"make execute STACK=alb ENV={ENV} CHANGESET={name}"), line
 
@@ -3089,13 +3076,11 @@ def test_diff_names_no_removal_of_a_resource_the_deployed_stack_never_had():
 
 # Helper RY's review of ebd05a6: the make execute a refusal names runs the change set only with the switches it needs
 def test_the_make_execute_a_rules_in_use_refusal_names_keeps_the_allow_replace_the_change_set_needs(sandbox, run, tmp_path):
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    deployed_shifting(sandbox, run, tmp_path)
     rolling = output_with_parameters(
-        tmp_path / "rolling",
+        tmp_path / "renamed",
         {"alb": {"DeploymentStrategy": "ROLLING", "NamePrefix": OTHER_PREFIX}, "service": {"DeploymentStrategy": "ROLLING"}},
     )
-    sandbox.seed()
-    assert run("deploy", *shifting, "--yes")[0] == 0
     code, out, err = run("changeset", "--stack", "alb", *rolling)
     assert code == 0 and "  executing needs ALLOW_REPLACE=1" in out, out + err
     name = re.search(r"change set (\S+) left for review", out).group(1)
