@@ -31,9 +31,38 @@ override WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABL
 override EVERY_LAYER_TARGETS := deploy destroy purge
 override DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
 override RUNS_THE_DEPLOYER := $(firstword $(filter $(EVERY_LAYER_TARGETS) $(DEPLOYER_TARGETS),$(MAKECMDGOALS)))
+override TAKEN_BY_deploy := ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
+override TAKEN_BY_destroy := ENV STACK YES MAX_WAIT PYTHON
+override TAKEN_BY_purge := ENV STACK YES PYTHON
+# The other targets that run the deployer: a name they do not take (a misspelt ACTION=ROLLBACK, an
+# IMAGE_TAG=v2 for TAG=) would be ignored, and make continue would then send CONTINUE, make rollback
+# go back by the history, make task run the running image. Each takes the values every deployer run is
+# given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
+override DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
+# The refusal names as allowed only what the target uses: TAG=, REPAIR=, CHANGESET=, ALLOW_REPLACE=,
+# ALLOW_TRAFFIC_RESET=, RECREATE=, YES= and MAX_WAIT= where the deployer takes them (scripts/deploy/__init__.py
+# TAKES_TAG, TAKES_REPAIR, TAKES_ALLOW, TAKES_RECREATE, TAKES_YES and TAKES_MAX_WAIT, tests/test_workflows.py
+# keeping these alike).
+override TAG_TARGETS := deploy changeset diff rollback task
+override REPAIR_TARGETS := deploy changeset rollback
+override CHANGESET_TARGETS := execute
+override ALLOW_REPLACE_TARGETS := deploy execute rollback
+override ALLOW_TRAFFIC_RESET_TARGETS := $(ALLOW_REPLACE_TARGETS)
+override RECREATE_TARGETS := deploy changeset
+override YES_TARGETS := deploy execute destroy purge recover rollback zone unlock task continue
+override MAX_WAIT_TARGETS := deploy changeset execute destroy recover rollback task
+override TARGETED_VALUES := TAG REPAIR CHANGESET ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE YES MAX_WAIT
+override ALLOWED_FOR = $(filter-out $(foreach v,$(TARGETED_VALUES),$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
+override OWN_VALUES_zone := TIMEOUT
+override OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
+override OWN_VALUES_continue := ACTION
+override OWN_VALUES_task := CMD
+override OWN_VALUES_logs := SINCE FOLLOW
+# What a target that runs the deployer takes: the list its refusals name as allowed.
+override TAKES = $(or $(TAKEN_BY_$(1)),$(call ALLOWED_FOR,$(1)))
 override NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
 ifneq ($(NOT_FOR_THE_DEPLOYER),)
-$(error $(call shown,$(NOT_FOR_THE_DEPLOYER)): not a value make $(RUNS_THE_DEPLOYER) takes (make help lists what it takes), and holding $$, which make would expand (run what $$(...) holds))
+$(error $(call shown,$(NOT_FOR_THE_DEPLOYER)): not a value make $(RUNS_THE_DEPLOYER) takes; allowed: $(strip $(call TAKES,$(RUNS_THE_DEPLOYER))) (and holding $$, which make would expand: run what $$(...) holds))
 endif
 ifneq ($(WITH_DOLLAR),)
 $(error $(call shown,$(WITH_DOLLAR)): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(call shown,$(firstword $(WITH_DOLLAR)))='...' make ...)
@@ -58,9 +87,6 @@ COMMA := ,
 TARGETS := help venv lock templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
 	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
 	task logs continue releases
-TAKEN_BY_deploy := ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
-TAKEN_BY_destroy := ENV STACK YES MAX_WAIT PYTHON
-TAKEN_BY_purge := ENV STACK YES PYTHON
 ifeq ($(MAKELEVEL)$(if $(EVERY_LAYER_WITHOUT_STACK),,-),0)
 TAKEN := $(TAKEN_BY_$(EVERY_LAYER_WITHOUT_STACK))
 NOT_TAKEN := $(filter-out $(TAKEN),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
@@ -72,16 +98,6 @@ ifneq ($(NOT_TARGETS),)
 $(error $(call shown,$(NOT_TARGETS)): not a make target, and $(EVERY_LAYER_WITHOUT_STACK) would run before make stops at it$(if $(filter command line,$(origin STACK)),,$(COMMA) on every layer without STACK); name a layer with STACK=<layer>)
 endif
 endif
-# The other targets that run the deployer: a name they do not take (a misspelt ACTION=ROLLBACK, an
-# IMAGE_TAG=v2 for TAG=) would be ignored, and make continue would then send CONTINUE, make rollback
-# go back by the history, make task run the running image. Each takes the values every deployer run is
-# given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
-DEPLOYER_VALUES := ENV STACK TAG CHANGESET YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
-# The refusal names as allowed only what the target uses: TAG=, REPAIR=, CHANGESET=, ALLOW_REPLACE=,
-# ALLOW_TRAFFIC_RESET=, RECREATE=, YES= and MAX_WAIT= where the deployer takes them (scripts/deploy/__init__.py
-# TAKES_TAG, TAKES_REPAIR, TAKES_ALLOW, TAKES_RECREATE, TAKES_YES and TAKES_MAX_WAIT, tests/test_workflows.py
-# keeping these alike).
-TAG_TARGETS := deploy changeset diff rollback task
 # Left out, TAG means the service's running image (the release before it for rollback) and ACTION means CONTINUE:
 # as with STACK above, a TAG=v1 or ACTION=ROLLBACK exported in the shell must not turn into them, which would roll
 # back to another image, run a task of another, or move production traffic where a rollback was meant.
@@ -97,20 +113,6 @@ endif
 ifneq ($(and $(filter ACTION,$(FROM_ENVIRONMENT)),$(filter continue,$(MAKECMDGOALS))),)
 $(error ACTION is set in the shell's environment, which make does not take, and without ACTION make continue sends CONTINUE, which moves production traffic to the release: give it on the command line (make continue ACTION=ROLLBACK), or unset ACTION)
 endif
-REPAIR_TARGETS := deploy changeset rollback
-CHANGESET_TARGETS := execute
-ALLOW_REPLACE_TARGETS := deploy execute rollback
-ALLOW_TRAFFIC_RESET_TARGETS := $(ALLOW_REPLACE_TARGETS)
-RECREATE_TARGETS := deploy changeset
-YES_TARGETS := deploy execute destroy purge recover rollback zone unlock task continue
-MAX_WAIT_TARGETS := deploy changeset execute destroy recover rollback task
-TARGETED_VALUES := TAG REPAIR CHANGESET ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE YES MAX_WAIT
-ALLOWED_FOR = $(filter-out $(foreach v,$(TARGETED_VALUES),$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
-OWN_VALUES_zone := TIMEOUT
-OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
-OWN_VALUES_continue := ACTION
-OWN_VALUES_task := CMD
-OWN_VALUES_logs := SINCE FOLLOW
 ifeq ($(MAKELEVEL),0)
 # A word that is no target (make continue ACTION= ROLLBACK) would be run after the target, as make does.
 NOT_A_TARGET := $(if $(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(filter-out $(TARGETS),$(MAKECMDGOALS)))

@@ -890,7 +890,7 @@ def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deploye
 
     makefile = (ROOT / "Makefile").read_text()
     listed = {
-        name: re.search(rf"^{name}_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split()
+        name: re.search(rf"^override {name}_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split()
         for name in ("TAG", "REPAIR", "CHANGESET", "ALLOW_REPLACE", "ALLOW_TRAFFIC_RESET", "RECREATE", "YES", "MAX_WAIT")
     }
     assert listed == {
@@ -1387,6 +1387,10 @@ def test_every_target_that_runs_the_deployer_refuses_a_misspelt_name_holding_a_d
     # status, and every test passed: make destroy TGA='v$1' said to set it in the shell's environment
     made = make_n(target, "STACK=alb", "TGA=v$1")
     assert made.returncode == 2 and f"*** TGA: not a value make {target} takes" in made.stderr, made.stderr
+    # and names what the target takes, as the refusal of the name without a `$` does (it said "make help lists it")
+    without_dollar = make_n(target, "STACK=alb", "TGA=v1")
+    allowed = re.findall(r"; allowed: ([A-Z_ ]+) \(", made.stderr + without_dollar.stderr)
+    assert len(allowed) == 2 and allowed[0] == allowed[1], made.stderr + without_dollar.stderr
 
 
 def test_python_holding_a_dollar_given_to_deploy_is_not_refused_as_a_name_deploy_does_not_take():
