@@ -364,11 +364,17 @@ def test_alarms_without_an_alert_email_are_a_finding(written, env):
 
 
 @pytest.mark.parametrize(
-    "subjects, said",
+    "subjects, heading",
     # {env}: the environment whose ci layer is reviewed; a branch's runs are a second subject whatever params/ holds
-    [(["environment:{env}"], False), (["environment:{env}", "ref:refs/heads/main"], True), (["ref:refs/heads/*"], True)],
+    [
+        (["environment:{env}"], None),
+        (["environment:{env}", "ref:refs/heads/main"], "One deploy role for several subjects"),
+        (["ref:refs/heads/*"], "One deploy role for every subject a pattern matches"),
+        # (helper Q1) a lone branch reaches production's stacks through no environment's reviewers: it was no finding
+        (["ref:refs/heads/main"], "A deploy role no GitHub environment guards"),
+    ],
 )
-def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp_path, monkeypatch, subjects, said):
+def test_a_deploy_role_several_subjects_a_pattern_or_a_branch_may_assume_is_a_finding(tmp_path, monkeypatch, subjects, heading):
     # Every subject gets the one deploy role, which reaches every stack: staging's runs reach production's.
     monkeypatch.setattr(scan, "scan_templates", no_scan)  # the scan is not what this is about
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
@@ -379,10 +385,12 @@ def test_a_deploy_role_several_subjects_or_a_pattern_may_assume_is_a_finding(tmp
     (params_dir / f"{env}.yaml").write_text(yaml.safe_dump(data))
     text = render.document(collect.collect(env, generate_into(params_dir, tmp_path / "output"), params_dir))
     findings = text.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
-    line = next((line for line in findings.splitlines() if "**One deploy role for several subjects** (ci)" in line), None)
-    assert (line is not None) == said, findings
-    if said:
-        assert f"{env}.yaml lets {', '.join(f'`{s}`' for s in subjects)} assume the same" in line
+    lines = [line for line in findings.splitlines() if line.startswith("- **") and "deploy role" in line.split("**")[1]]
+    assert [line.split("**")[1] for line in lines] == ([heading] if heading else []), findings
+    if heading:
+        (line,) = lines
+        same = " same" * (len(subjects) > 1)
+        assert f"{env}.yaml lets {', '.join(f'`{s}`' for s in subjects)} assume the{same} deploy role" in line
         # what the execution role reaches beyond the stacks: the VPC's security groups, the domain's records
         values = configuration(env, "ci", tmp_path / "output")["Parameters"]
         assert f"any security group in VPC `{values['VpcId']}`" in line, line
@@ -1964,6 +1972,26 @@ def test_a_rule_that_fails_with_the_values_is_said_to_refuse_the_deploy():
         "(from ProductionListenerRuleArn (at deploy time)); its description: `a rule`",
         '- **ZoneGiven** (always): FAILS: the deploy is refused (from ExistingHostedZoneId `""`); its description: `a zone`',
     ]
+
+
+def test_a_rule_that_fails_with_an_environments_values_is_said_at_the_top_and_among_the_findings(tmp_path, monkeypatch):
+    # (helper Q1) ExistingHostedZoneId "" (its default, until make zone makes one) passes make templates and fails
+    # cert-dns's rule: only the cert-dns section said so, below a top and findings that read as deployable
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    env = ENVS[0]
+    rules = json.loads((ROOT / "output" / "cert-dns.json").read_text())["Rules"]
+    (name,) = [rule for rule, body in rules.items() if "ExistingHostedZoneId" in json.dumps(body)]
+    document = document_with(params_dir, env, tmp_path, ExistingHostedZoneId="")
+    top = document.split("## Exposure and encryption", 1)[0]
+    said = f'**Not deployable as it is**: CloudFormation refuses the deploy, as this rule of the templates fails with these values: cert-dns\'s {name} (from ExistingHostedZoneId `""`)'
+    assert said in top, top
+    findings = document.split("## Security findings", 1)[1].split("### cfn-lint", 1)[0]
+    (line,) = [line for line in findings.splitlines() if line.startswith("- **Refused by its template's rules** (cert-dns)")]
+    assert line.startswith(
+        f"- **Refused by its template's rules** (cert-dns): {name} fails with {env}'s values (ExistingHostedZoneId `\"\"`)"
+    ), line
+    assert f"{rules[name]['Assertions'][0]['AssertDescription']}`: set ExistingHostedZoneId in {env}.yaml." in line, line
 
 
 def test_the_exposure_section_gathers_what_reaches_the_service_how_it_travels_and_what_is_encrypted(written):

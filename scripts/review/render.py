@@ -90,6 +90,16 @@ def summary(review: Review) -> list[str]:
             "(see [Security findings](#security-findings)).",
             "",
         ]
+    failing = [
+        f"{layer.name}'s {name} (from {values_read(layer, assertion['Assert'])})" for layer, name, assertion in failing_rules(review)
+    ]
+    if failing:
+        lines += [
+            f"**Not deployable as it is**: CloudFormation refuses the deploy, as {'these rules' if len(failing) > 1 else 'this rule'} "
+            f"of the templates {'fail' if len(failing) > 1 else 'fails'} with these values: {'; '.join(failing)} "
+            "(see [Security findings](#security-findings)).",
+            "",
+        ]
     return lines
 
 
@@ -518,6 +528,30 @@ def conditions_section(review: Review, layer: Layer) -> list[str]:
     return lines + [""]
 
 
+def values_read(layer: Layer, node) -> str:
+    """The parameters node reads, with their values in the layer's environment: "DeploymentStrategy BLUE_GREEN"."""
+    resolver = layer.resolver
+    shown = [
+        f"{name} {code(resolver.values[name] or chr(34) * 2)}" if name in resolver.values else f"{name} (at deploy time)"
+        for name in sorted(resolver.references(node))
+    ]
+    return ", ".join(shown) or "no parameter"
+
+
+def failing_rules(review: Review) -> list[tuple[Layer, str, dict]]:
+    """The assertions of the deployed layers' Rules that fail with the environment's values: CloudFormation refuses
+    that layer's deploy (rules_section)."""
+    return [
+        (layer, name, assertion)
+        for layer in review.layers
+        if layer.deployed
+        for name, rule in sorted(layer.template.get("Rules", {}).items())
+        if rule.get("RuleCondition") is None or layer.resolver.value(rule["RuleCondition"]) is True
+        for assertion in rule.get("Assertions", [])
+        if layer.resolver.value(assertion["Assert"]) is False
+    ]
+
+
 def rules_section(review: Review, layer: Layer) -> list[str]:
     """The template's Rules: CloudFormation evaluates them before it creates or updates anything (a
     change set too), and refuses the request with the AssertDescription of a failed assertion.
@@ -526,15 +560,6 @@ def rules_section(review: Review, layer: Layer) -> list[str]:
     if not rules:
         return []
     resolver, env = layer.resolver, review.env
-
-    def given(node) -> str:
-        """The parameters node reads, with their values here: "DeploymentStrategy BLUE_GREEN"."""
-        shown = [
-            f"{name} {code(resolver.values[name] or chr(34) * 2)}" if name in resolver.values else f"{name} (at deploy time)"
-            for name in sorted(resolver.references(node))
-        ]
-        return ", ".join(shown) or "no parameter"
-
     lines = [
         f"#### Rules ({len(rules)})",
         "",
@@ -545,12 +570,12 @@ def rules_section(review: Review, layer: Layer) -> list[str]:
         when = rule.get("RuleCondition")
         applies = True if when is None else resolver.value(when)
         if applies is False:
-            lines.append(f"- **{name}**: does not apply in {env} (from {given(when)})")
+            lines.append(f"- **{name}**: does not apply in {env} (from {values_read(layer, when)})")
             continue
         scope = (
             "always"
             if when is None
-            else f"applies in {env}, from {given(when)}"
+            else f"applies in {env}, from {values_read(layer, when)}"
             if applies is True
             else "applies as decided at deploy time"
         )
@@ -558,7 +583,7 @@ def rules_section(review: Review, layer: Layer) -> list[str]:
             holds = resolver.value(assertion["Assert"])
             verdict = {True: "holds", False: "FAILS: the deploy is refused"}.get(holds, "checked at deploy time")
             lines.append(
-                f"- **{name}** ({scope}): {verdict} (from {given(assertion['Assert'])}); "
+                f"- **{name}** ({scope}): {verdict} (from {values_read(layer, assertion['Assert'])}); "
                 f"its description: {code(assertion.get('AssertDescription', ''))}"
             )
     return lines + [""]
@@ -717,6 +742,7 @@ def findings(review: Review) -> list[str]:
         + one_task_at_least(review)
         + alarms_without_insights(review)
         + example_values(review)
+        + refused_by_rules(review)
         + cfn_lint_section(review.findings.problems, deployed)
         + checkov_section(review.findings)
     )
@@ -890,6 +916,19 @@ def example_values(review: Review) -> list[str]:
     ]
 
 
+def refused_by_rules(review: Review) -> list[str]:
+    """The finding of each rule that fails with the environment's values (failing_rules)."""
+    lines = []
+    for layer, name, assertion in failing_rules(review):
+        lines += [
+            f"- **Refused by its template's rules** ({layer.name}): {name} fails with {review.env}'s values "
+            f"({values_read(layer, assertion['Assert'])}), and CloudFormation refuses the deploy with "
+            f"{code(assertion.get('AssertDescription', ''))}: set {' and '.join(sorted(layer.resolver.references(assertion['Assert'])))} in {review.params_file}.",
+            "",
+        ]
+    return lines
+
+
 # What the sandbox's ids are, said of an environment that keeps one (a copy of params/sandbox.yaml)
 EMULATED = "the emulator's, of no AWS account"
 # The inputs' items that are an account's resource ids (a VPC, subnet, security group, hosted zone), as the sandbox's
@@ -978,10 +1017,18 @@ def shared_deploy_role(review: Review) -> list[str]:
         if caller
         else []
     )
-    if len(subjects) < 2 and not any("*" in subject for subject in subjects):
+    # One environment: subject is the setting README (GitHub Actions) gives; a lone ref: subject (a branch or a tag)
+    # reaches production's stacks through no environment and its required reviewers, as several subjects do.
+    if len(subjects) > 1:
+        heading = "One deploy role for several subjects"
+    elif "*" in subjects[0]:
+        heading = "One deploy role for every subject a pattern matches"
+    elif subjects[0].startswith("ref:"):
+        heading = "A deploy role no GitHub environment guards"
+    else:
         return second
     return second + [
-        f"- **One deploy role for several subjects** (ci): GitHubSubjects in {source} lets {named} assume the same "
+        f"- **{heading}** (ci): GitHubSubjects in {source} lets {named} assume the{' same' * (len(subjects) > 1)} "
         f"deploy role, which may change every `{templates.PROJECT}-*` stack: a run of any environment or branch they match can "
         "change production's stacks, and through them (the CloudFormation execution role) the rules of any security group in "
         f"VPC {code(values['VpcId'])}, the database's too, and any DNS record of {code(values['DomainName'])} and its subdomains "
