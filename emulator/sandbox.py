@@ -19,6 +19,7 @@ import templates  # noqa: F401  (first: its hook makes a Ctrl-C in every import 
 # isort: split
 import argparse
 import contextlib
+import errno
 import fcntl
 import functools
 import json
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from templates import ROOT, params, relative
 from templates.errors import ToolError, entry_point, long_lived, run
-from templates.generation import PARAMS_DIR
+from templates.generation import PARAMS_DIR, write_atomically
 
 STATE_DIR = ROOT / ".sandbox"
 PARAMS_FILE = PARAMS_DIR / f"{params.SANDBOX_ENV}.yaml"
@@ -99,6 +100,17 @@ def said_if_read(line: str) -> None:
         pass
     finally:
         signal.signal(signal.SIGPIPE, reader_gone)
+
+
+def appended(path: Path) -> int:
+    """path opened to append (created if missing), never through a symbolic link: one planted in the state directory
+    would have the sandbox write outside it. (Its other files are replaced whole, write_atomically, which replaces a link.)"""
+    try:
+        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as error:
+        if error.errno != errno.ELOOP:
+            raise
+        raise SandboxError(f"{relative(path)} is a symbolic link, which the sandbox does not write through: remove it") from None
 
 
 class SandboxError(ToolError):
@@ -244,7 +256,7 @@ class Sandbox:
         the first to finish, then finds its server running, instead of taking a server still starting
         for a broken one (and advising to stop it, with what is deployed in it)."""
         self.make_state_dir()
-        with open(self.state_dir / "turn.lock", "a") as turn:
+        with os.fdopen(appended(self.state_dir / "turn.lock"), "a") as turn:
             deadline, said = time.monotonic() + TURN_WAIT_SECONDS, False
             while True:
                 try:
@@ -273,7 +285,7 @@ class Sandbox:
         command = [sys.executable, "-m", "emulator.sandbox", "serve", "--state-dir", str(self.state_dir), "--port", str(port)]
         if exit_with_parent:
             command += ["--exit-with-parent", str(os.getpid())]
-        with open(self.log_file, "ab") as log:
+        with os.fdopen(appended(self.log_file), "ab") as log:
             # Without the shell's AWS settings and files: moto's own sessions would read them (AWS_PROFILE
             # naming a profile that does not exist, or a garbled ~/.aws/config, stopped the server at its start).
             environment = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
@@ -282,7 +294,7 @@ class Sandbox:
                 command, cwd=ROOT, env=environment, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         try:
-            self.pid_file.write_text(f"{self._process.pid}\n")
+            write_atomically(self.pid_file, f"{self._process.pid}\n")
             self.wait_until_started()
         except BaseException:  # Ctrl-C too: the server runs in a session of its own, which Ctrl-C misses
             self.stop()
@@ -402,9 +414,7 @@ class Sandbox:
             "DatabaseSecretArn": secret_arn,
         }
         check_params(created)
-        temporary = self.seeded_region_file.with_suffix(".tmp")
-        temporary.write_text(f"{region()}\n")
-        temporary.replace(self.seeded_region_file)
+        write_atomically(self.seeded_region_file, f"{region()}\n")
         return created
 
     def save(self, name: str) -> None:
@@ -560,9 +570,7 @@ def serve(state_dir: Path, port: int, parent: int | None) -> int:
         threading.Thread(target=server.run, name="waitress", daemon=True).start()
     host, bound_port = HOST, server.effective_port
     endpoint_file = state_dir / "endpoint"
-    temporary = endpoint_file.with_suffix(".tmp")
-    temporary.write_text(f"http://{host}:{bound_port}\n")
-    temporary.replace(endpoint_file)  # atomically: the starter polls for this file
+    write_atomically(endpoint_file, f"http://{host}:{bound_port}\n")  # the starter polls for this file
     print(f"sandbox: moto {metadata.version('moto')} with emulator.moto_compat on http://{host}:{bound_port}", flush=True)
     while not stopping:  # checks for a stop signal and for its parent five times a second
         time.sleep(0.2)

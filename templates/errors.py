@@ -44,7 +44,7 @@ def report(error: ToolError, stream=None) -> int:
     stream = stream or sys.stderr
     if stream is not None:  # None: stderr was closed when the tool started (`2>&-`)
         for line in error.lines():
-            print(line, file=stream)
+            print(printable(line), file=stream)  # as Deployer.say: what an error quotes from outside is escaped
     return error.code
 
 

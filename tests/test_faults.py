@@ -3651,3 +3651,46 @@ def test_what_the_command_line_got_wrong_is_said_before_an_unusable_endpoint(mon
     out, err = io.StringIO(), io.StringIO()
     code = deploy.main(argv, out=out, err=err, interactive=False, clients=lambda *_: pytest.fail("a client was made"))
     assert code == 2 and err.getvalue().startswith(first), err.getvalue()
+
+
+def test_a_sandbox_start_writes_through_no_symlink_planted_in_its_state_directory(tmp_path):
+    """(Helper Q2) The files a start writes have fixed names in the state directory: a symlink left there (another
+    process, a restored backup) had the start overwrite or append to the file it points to, outside the project."""
+    from emulator.sandbox import Sandbox
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    victims = {}
+    for name in ("endpoint.tmp", "seeded-region.tmp", "pid", "endpoint", "seeded-region"):
+        victims[name] = tmp_path / f"victim-{name}"
+        victims[name].write_text("precious\n")
+        (state_dir / name).symlink_to(victims[name])
+    box = Sandbox(state_dir)
+    try:
+        box.start(exit_with_parent=True)
+        box.seed()
+        assert box.running() and box.pid_file.read_text() == f"{box.pid}\n"
+    finally:
+        box.stop()
+    assert {name: victim.read_text() for name, victim in victims.items()} == dict.fromkeys(victims, "precious\n")
+
+
+@pytest.mark.parametrize("name", ["server.log", "turn.lock"])
+def test_a_sandbox_appends_to_no_symlink_planted_in_its_state_directory(tmp_path, name):
+    from emulator import sandbox
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    (state_dir / name).symlink_to(victim)
+    box = sandbox.Sandbox(state_dir)
+    with (
+        pytest.raises(
+            sandbox.SandboxError,
+            match=f"^{re.escape(str(state_dir / name))} is a symbolic link, which the sandbox does not write through: remove it$",
+        ),
+        box.one_at_a_time(),
+    ):
+        box.start(exit_with_parent=True)
+    assert victim.read_text() == "precious\n" and not box.running()

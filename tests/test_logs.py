@@ -497,3 +497,53 @@ def test_logs_are_read_while_the_params_file_has_a_problem_said_first(aws, tmp_p
     assert aws.run("logs") == 0, aws.err
     assert aws.err.startswith(f"warning: {path}: parameters.DesiredCout: unknown key"), aws.err
     assert aws.out.splitlines() == ["2025-11-25 11:55:00  aaaa  GET /health 200"]
+
+
+@pytest.mark.parametrize("found", ["follow", "missing", "empty"])
+def test_a_log_group_name_from_the_stacks_outputs_is_printed_escaped(aws, found):
+    """The service stack's LogGroupName output is text from outside the tools (an output of a stack changed by hand,
+    or an endpoint's answer): make logs printed it raw, in FOLLOW=1's first line (before AWS refuses the name) and,
+    from an endpoint that is not AWS, in "does not exist" and "no log events", where a CR, U+202E or an 8-bit CSI
+    (U+009B) reached the terminal."""
+    import requests_as_aws_takes
+    from stubbed_aws import described
+
+    hostile = "/ecs/x\r\u202eevil\x9b2J"
+    answer = described("service")
+    answer["Stacks"][0]["Outputs"] = [
+        {"OutputKey": "ClusterName", "OutputValue": "c"},
+        {"OutputKey": "ServiceName", "OutputValue": "s"},
+        {"OutputKey": "LogGroupName", "OutputValue": hostile},
+        {"OutputKey": "TaskDefinitionArn", "OutputValue": "arn:aws:ecs:us-east-1:123456789012:task-definition/t:1"},
+    ]
+    aws.cf.add_response("describe_stacks", answer, {"StackName": stack("service")})
+    expected = {"logGroupName": hostile, "startTime": TEN_MINUTES_AGO}
+    if found == "follow":  # AWS refuses the name (its pattern): the line naming it was printed first
+        aws.logs.add_client_error("filter_log_events", "InvalidParameterException", "1 validation error", 400, expected_params=expected)
+        aws.run("logs", "--follow", sleep=lambda s: None)
+    else:
+        if found == "missing":
+            aws.logs.add_client_error("filter_log_events", "ResourceNotFoundException", "gone", 400, expected_params=expected)
+        else:
+            aws.logs.add_response("filter_log_events", {"events": [], "searchedLogStreams": []}, expected)
+        aws.run("logs")
+    requests_as_aws_takes.refused.clear()  # the stubbed answer stands for the endpoint's: the request is the stack's name
+    printed = aws.out + aws.err
+    assert "\\u202eevil\\x9b2J" in printed, printed  # shown, escaped
+    assert not any(c in printed for c in "\r\u202e\x9b"), repr(printed)
+
+
+def test_an_interrupted_waits_follow_it_command_shows_the_stack_id_escaped_and_as_one_shell_word():
+    """The stack id comes from the endpoint's answer (CreateChangeSet, DescribeStacks): after Ctrl-C, the "follow it"
+    command to copy printed it raw: a CR or U+202E reached the terminal, and a space or $(...) in it made the pasted
+    command run another."""
+    import shlex
+
+    from scripts.deploy import text
+
+    hostile = "arn:aws:cloudformation:us-east-1:123456789012:stack/x/1 $(touch /tmp/pwned)\r\u202eevil"
+    lines = text.interrupted("startupwebapp-prod-alb", ENV, "UPDATE_IN_PROGRESS", "aws", stack_id=hostile)
+    assert not any(c in line for line in lines for c in "\r\u202e"), lines
+    follow = next(line for line in lines if "describe-stack-events" in line)
+    words = shlex.split(follow.split("(or: ", 1)[1].removesuffix(")"))
+    assert words[:4] == ["aws", "cloudformation", "describe-stack-events", "--stack-name"] and len(words) == 5, words

@@ -729,7 +729,7 @@ def test_verify_gives_up_at_the_deadline():
     assert lines[-1] == "0 passed, 1 failed" and lines[-2].startswith("FAIL  https /health")
 
 
-def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=None):
+def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=None, alb_outputs=None):
     """deploy.main("verify", ...) on stubbed CloudFormation, ECS and ELBv2 (a healthy service) with
     --connect-to the local servers for `ports`: (exit code, printed lines). alb_parameters: the
     deployed alb stack's parameter values (none by default)."""
@@ -741,6 +741,7 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=Non
         "startupwebapp-prod-alb": {"ServiceHost": HOST, "ServiceUrl": f"https://{HOST}", "TargetGroupArn": arn},
         "startupwebapp-prod-service": {"ClusterName": "c", "ServiceName": "svc", "TaskDefinitionArn": TASK_DEFINITION},
     }
+    stacks["startupwebapp-prod-alb"] |= alb_outputs or {}
     for name, outputs in stacks.items():
         stack = {
             "StackName": name,
@@ -775,6 +776,15 @@ def make_verify(servers, pki, extra_argv=(), ports=(443, 80), alb_parameters=Non
         clock=lambda: now[0],
     )
     return code, out.getvalue().splitlines() + err.getvalue().splitlines()
+
+
+def test_make_verify_prints_the_stacks_service_url_escaped(servers, pki, monkeypatch):
+    """The alb stack's ServiceUrl output is text from outside the tools (a stack changed by hand, an endpoint's
+    answer): make verify's first line printed it raw, where a CR, U+202E or an 8-bit CSI (U+009B) reached the terminal."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    code, lines = make_verify(servers, pki, alb_outputs={"ServiceUrl": f"https://{HOST}\r\u202eevil\x9b2J"})
+    assert lines[0] == f"verifying https://{HOST}\\r\\u202eevil\\x9b2J (prod), for up to 5 s", lines[0]
+    assert not any(c in line for line in lines for c in "\r\u202e\x9b"), lines
 
 
 def test_make_verify_reads_the_stacks_outputs_and_runs_every_check(servers, pki, monkeypatch):

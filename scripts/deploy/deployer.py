@@ -346,8 +346,10 @@ class Deployer:
         return self.client("cloudformation")
 
     def say(self, *lines):
+        # Escaped here too, whatever the caller did: a line quotes names and values from outside the tools (a stack's
+        # outputs, an endpoint's answers), whose CR, bidi override or C1 control would otherwise redraw the terminal.
         for line in lines:
-            print(line, file=self.out, flush=True)
+            print(printable(line), file=self.out, flush=True)
 
     def why_not(self, question) -> str | None:
         """None once the run may go on: --yes, or "y" on the terminal; else why it may not. With --yes the

@@ -412,7 +412,7 @@ def interrupted(stack, env, status, cli, why=INTERRUPTED, sandbox=False, stack_i
         f"{why}: CloudFormation carries on with {stack} ({status}); nothing was cancelled."
         if going
         else f"{why}: {stack} reads {status}, which its events had not confirmed yet; nothing was cancelled.",
-        f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {stack_id or stack})",
+        f"  follow it:         make status ENV={env}   (or: {cli} cloudformation describe-stack-events --stack-name {shlex.quote(printable(stack_id or stack, one_line=True))})",
         f"  stop it:           {how_to_stop(stack, status, cli, sandbox)}",
     ]
 
