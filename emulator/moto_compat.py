@@ -1559,6 +1559,22 @@ _moto_delete_cluster = ecs_models.EC2ContainerServiceBackend.delete_cluster
 ecs_models.EC2ContainerServiceBackend.delete_cluster = _delete_cluster_without_services
 
 
+def _create_service_of_a_new_name(self, cluster_str, service_name, *args, **kwargs):
+    """Gap: moto's CreateService replaced an active service of the same name in the cluster, so a stack's create took
+    over one made by hand (and its destroy then deleted it). "Service names must be unique within a cluster"
+    (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html, serviceName); AWS's answer, as
+    reported in the field: InvalidParameterException "Creation of service was not idempotent." """
+    cluster = self._get_cluster(cluster_str)
+    existing = self.services.get(f"{cluster.name}:{service_name}")
+    if existing is not None and existing.status == "ACTIVE":
+        raise ecs_exceptions.InvalidParameterException("Creation of service was not idempotent.")
+    return _moto_create_service(self, cluster_str, service_name, *args, **kwargs)
+
+
+_moto_create_service = ecs_models.EC2ContainerServiceBackend.create_service
+ecs_models.EC2ContainerServiceBackend.create_service = _create_service_of_a_new_name
+
+
 # Gap: AWS::CertificateManager::Certificate, AWS::ApplicationAutoScaling::ScalableTarget and
 # ::ScalingPolicy have no CloudFormation model: skipped with a warning, so the HTTPS listener
 # has no certificate and nothing scales. Models for them over moto's ACM and

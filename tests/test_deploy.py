@@ -9295,13 +9295,18 @@ def test_the_stateful_changes_are_what_needs_allow_replace_and_changeset_says_so
     ]
     layer = deploy.layer.load_layer(ENV, "alb", OUTPUT)
     assert deploy.text.left_for_review(ALB_CHANGE_SET, layer) == [
-        f"change set {cs_name('alb')} left for review; execute it with: make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')}",
+        # (helper Q3) typed as printed, make execute was refused for want of ALLOW_REPLACE=1, which the next lines say it needs
+        f"change set {cs_name('alb')} left for review; execute it with: make execute STACK=alb ENV={ENV} CHANGESET={cs_name('alb')} ALLOW_REPLACE=1",
         "  executing needs ALLOW_REPLACE=1 (--allow-replace): TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, replaced)",
         "  executing needs ALLOW_REPLACE=1 (--allow-replace): AccessLogBucket (AWS::S3::Bucket, removed)",
         # its Port changes and its Name, which output/alb.json sets, does not
         "  CloudFormation cannot execute it: TargetGroup (AWS::ElasticLoadBalancingV2::TargetGroup, its Name unchanged) would be replaced under the same name",
     ]
     assert deploy.text.stateful_changes(change_set("cert-dns", changes=CERT_CHANGES)) == []
+    cert_dns = deploy.layer.load_layer(ENV, "cert-dns", OUTPUT)
+    assert deploy.text.left_for_review(change_set("cert-dns", changes=CERT_CHANGES), cert_dns)[0].endswith(
+        f"CHANGESET={cs_name('cert-dns')}"
+    )
 
 
 def test_e_mail_subscriptions_made_anew_are_said_to_wait_for_confirmation():

@@ -95,12 +95,22 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
         f"commit, then make deploy ENV={ENV}), or undo it by hand."
     ), aws.out
     # a deletion no params change undoes ("Put the change into params/..." spoke of it too)
-    assert lines[-1] == (
+    said, way = lines[-1].split(" and so does the layer destroyed and deployed again: ")
+    assert said == (
         "deleted outside CloudFormation: service (TaskRole): an update that changes it fails, as CloudFormation updates only what "
         "exists; one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what "
-        f"carries the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: make destroy ENV={ENV} "
-        f"STACK=service (it names the layers to destroy first), then make deploy ENV={ENV}"
+        "carries the name, with ALLOW_REPLACE=1),"
     ), aws.out
+    # (helper Q3) the whole way on, as typed: the layers that read it destroyed first, the make purge that frees the
+    # names the service's create needs (it said destroy, then deploy, which the kept log group refused), and the
+    # image the service runs (the deploy after it released params' ImageTag)
+    order = ", ".join(templates.destroy_order("service"))
+    assert way.startswith(
+        f"destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for {order}, in that order"
+    ), way
+    assert f"then make purge ENV={ENV} STACK=service (it frees the names" in way, way
+    image = next(p["ParameterValue"] for p in described("service")["Stacks"][0]["Parameters"] if p["ParameterKey"] == "ImageTag")
+    assert way.endswith(f"then make deploy ENV={ENV} TAG={image}"), way
     if on_aws:  # no note of what an emulator checks
         assert text.OFF_AWS_DRIFT not in aws.out, aws.out
     else:
@@ -110,9 +120,11 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
 
 def test_the_way_on_from_deletions_names_the_layer_when_one_has_them():
     deleted = {"alb": ("TargetGroup",), "service": ("LogGroup",)}
-    for found, named in (({"alb": deleted["alb"]}, "STACK=alb"), (deleted, "STACK=<layer>")):
+    for found in ({"alb": deleted["alb"]}, deleted):
         (line,) = text.drift_summary([], [], ENV, [], list(found), list(found), True, None, found)
-        assert f"make destroy ENV={ENV} {named} (it names the layers to destroy first)" in line, line
+        for layer in found:
+            assert f"make destroy ENV={ENV} STACK=<layer> for {', '.join(templates.destroy_order(layer))}, in that order" in line, line
+        assert (f"for {next(iter(found))}, destroy it" in line) == (len(found) > 1), line
 
 
 def test_with_no_layer_deployed_but_one_not_read_drift_says_it_was_not_fully_checked():

@@ -827,6 +827,22 @@ def test_a_cluster_its_services_run_in_is_not_deleted(sandbox_aws):
     assert sandbox_aws.ecs.delete_cluster(cluster=CLUSTER)["cluster"]["status"] == "INACTIVE"
 
 
+def test_a_service_is_not_created_over_an_active_one_of_the_same_name_in_its_cluster(sandbox_aws):
+    # (helper Q3) moto replaced it: a stack's create took over a service made by hand, which its destroy then deleted.
+    # "Service names must be unique within a cluster" (API_CreateService.html): in another cluster, or once the first
+    # is deleted (INACTIVE), the name is free
+    sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
+    with pytest.raises(ClientError) as refused:
+        sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=2)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterException"
+    (kept,) = sandbox_aws.ecs.describe_services(cluster=CLUSTER, services=["web-service"])["services"]
+    assert (kept["status"], kept["desiredCount"]) == ("ACTIVE", 1)
+    sandbox_aws.ecs.create_cluster(clusterName="another")
+    assert sandbox_aws.ecs.create_service(cluster="another", serviceName="web-service", desiredCount=1)["service"]["status"] == "ACTIVE"
+    sandbox_aws.ecs.delete_service(cluster=CLUSTER, service="web-service", force=True)
+    assert sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=2)["service"]["desiredCount"] == 2
+
+
 def test_scalable_target_and_scaling_policies_are_created_and_deleted(sandbox_aws):
     sandbox_aws.ecs.create_service(cluster=CLUSTER, serviceName="web-service", desiredCount=1)
     wired = {"ServiceClusterName": CLUSTER, "ServiceName": "web-service"}

@@ -661,7 +661,17 @@ class Commands:
             theirs += [] if checked.ours else [name]
         self.deployer.say(
             *text.drift_summary(
-                drifted, unchecked, self.env, moved, deployed, names, self.deployer.on_aws, self.deployer.params_file, deleted, theirs
+                drifted,
+                unchecked,
+                self.env,
+                moved,
+                deployed,
+                names,
+                self.deployer.on_aws,
+                self.deployer.params_file,
+                deleted,
+                theirs,
+                {name: self.deployer.destroy_and_deploy_again(name) for name in deleted},
             )
         )
         # one not enabled (and read: an error may have come before its stack was found): no deploy changes it

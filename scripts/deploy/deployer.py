@@ -1510,8 +1510,7 @@ class Deployer:
         gets past), are left_for_review's lines. A look, like make diff's: one that cannot be made is a note."""
         if text.custom_named_replacements(change_set, layer.custom_named):
             return
-        needs = " ALLOW_REPLACE=1" if text.stateful_changes(change_set) else ""  # left_for_review's line says why
-        again = text.execute_command(layer.name, self.env, change_set["ChangeSetName"], needs)
+        again = text.execute_command(layer.name, self.env, change_set["ChangeSetName"], text.execute_switches(change_set))
         try:
             guards.refuse_before_execute(self, layer, change_set, exists, True, "it stays for review", again)
         except Refused as refused:

@@ -219,10 +219,17 @@ def execute_command(layer_name, env, change_set_name, switches="") -> str:
     return f"make execute STACK={layer_name} ENV={env} CHANGESET={change_set_name}{switches}"
 
 
+def execute_switches(change_set) -> str:
+    """The switches the make execute of a change set left for review needs: ALLOW_REPLACE=1 where it replaces or
+    removes a stateful resource (left_for_review's lines say which), as make deploy's and make diff's commands carry it."""
+    return " ALLOW_REPLACE=1" if stateful_changes(change_set) else ""
+
+
 def left_for_review(change_set, layer) -> list[str]:
     """`make changeset`: how to execute the change set it left, and what executing it needs."""
     name = change_set["ChangeSetName"]
-    lines = [f"change set {name} left for review; execute it with: {execute_command(layer.name, layer.env, name)}"]
+    command = execute_command(layer.name, layer.env, name, execute_switches(change_set))
+    lines = [f"change set {name} left for review; execute it with: {command}"]
     lines += [f"  executing needs ALLOW_REPLACE=1 (--allow-replace): {risky}" for risky in stateful_changes(change_set)]
     return (
         lines
@@ -694,11 +701,15 @@ OFF_AWS_DRIFT = (
 )
 
 
-def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None, deleted=None, theirs=()) -> list[str]:
+def drift_summary(
+    drifted, unchecked, env, moved, deployed, looked_at, on_aws=True, params_file=None, deleted=None, theirs=(), again=None
+) -> list[str]:
     """The end of `make drift`: the layers whose resources were changed (drifted) or deleted (layer -> logical ids)
     outside CloudFormation, those it could not check, and those whose only difference is the listener-rule weights a
     release moved; deployed: those of looked_at that have a stack of ours; theirs: those whose stack this tool did not
-    make (not checked, and not in deployed). params_file: as messages name it (params/<env>.yaml by default)."""
+    make (not checked, and not in deployed). params_file: as messages name it (params/<env>.yaml by default). again:
+    layer -> how to destroy it and deploy it again, for each of deleted (Deployer.destroy_and_deploy_again; by default
+    destroy_and_deploy_again's with no TAG= and no purge)."""
     deleted = deleted or {}
     params_file = params_file or str(templates.relative(PARAMS_DIR / f"{env}.yaml"))
     # "in sync" speaks of what was checked: a stack not ours is named apart, never counted in it
@@ -724,12 +735,12 @@ def drift_summary(drifted, unchecked, env, moved, deployed, looked_at, on_aws=Tr
         # "CloudFormation requires that update actions to a non-existing resource always throw a ResourceNotFoundException"
         # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-troubleshooting.html
         gone = ", ".join(f"{layer} ({', '.join(ids)})" for layer, ids in deleted.items())
-        which = next(iter(deleted)) if len(deleted) == 1 else "<layer>"
+        again = again or {layer: destroy_and_deploy_again(env, layer) for layer in deleted}
+        ways = again[next(iter(deleted))] if len(deleted) == 1 else "; ".join(f"for {layer}, {again[layer]}" for layer in deleted)
         lines.append(
             f"deleted outside CloudFormation: {gone}: an update that changes it fails, as CloudFormation updates only what exists; "
             f"one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what carries "
-            f"the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: make destroy ENV={env} "
-            f"STACK={which} (it names the layers to destroy first), then make deploy ENV={env}"
+            f"the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: {ways}"
         )
     if unchecked:
         lines.append(f"not fully checked: {', '.join(unchecked)} (see above; exit 2)")
