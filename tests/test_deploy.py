@@ -6371,6 +6371,16 @@ def test_an_optional_layer_not_enabled_is_refused_without_aws_calls(aws, disable
     assert f"layer '{disabled}' is not enabled for {ENV}: add it to enabled_layers" in aws.err
 
 
+@pytest.mark.parametrize("command", ["deploy", "changeset", "diff"])
+def test_an_optional_layer_not_enabled_names_the_way_to_remove_its_stack_too(aws, disabled, command):
+    # Taken out of enabled_layers while deployed, make status, make diff and make deploy say
+    # "make destroy STACK=<layer> ENV=<env> removes it"; the refusal of STACK=<layer> said only
+    # "add it to enabled_layers", the way back, not the way a user who took it out meant to go.
+    disabled, _ = disabled
+    assert aws.run(command, "--stack", disabled) == 2
+    assert f"make destroy STACK={disabled} ENV={ENV}" in aws.err, aws.err
+
+
 def test_the_execution_role_is_passed_to_cloudformation(aws, monkeypatch):
     role = f"arn:aws:iam::{ACCOUNT}:role/ci/startupwebapp-cloudformation"
     monkeypatch.setenv("CFN_EXECUTION_ROLE_ARN", role)

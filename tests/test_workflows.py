@@ -407,6 +407,28 @@ def test_every_place_that_names_the_environments_names_the_choices(deploy):
     assert not missing, f"the environment choices {choices} are missing from: " + "; ".join(missing)
 
 
+def test_every_environment_the_workflow_deploys_is_a_subject_the_ci_roles_of_its_account_trust(deploy):
+    # (helper Q4) The deploy and verify jobs name the chosen environment, so their token's subject is environment:<name>:
+    # a choice no ci layer of its account trusts passed every check, and its runs would fail at the credentials step
+    from templates.params import account_of, as_list, load_all
+
+    environments = load_all(ROOT / "params")
+    trusted = {
+        (account_of(ci), subject.removeprefix("environment:"))
+        for ci in environments
+        if ci.deploys("ci")
+        for subject in as_list(ci.values["GitHubSubjects"])
+        if subject.startswith("environment:")
+    }
+    by_name = {environment.name: environment for environment in environments}
+    choices = deploy["on"]["workflow_dispatch"]["inputs"]["environment"]["options"]
+    untrusted = [name for name in choices if (account_of(by_name[name]), name) not in trusted]
+    assert not untrusted, (
+        f"the workflow deploys {untrusted}, whose environment:<name> subject no ci layer of its account lists in GitHubSubjects "
+        "(README: Add an environment)"
+    )
+
+
 @pytest.mark.parametrize(
     "changes, refused",
     [

@@ -284,8 +284,12 @@ def validate(args):
     if args.stack and args.stack not in enabled and not everywhere and args.command != "drift":  # drift: checks it by name
         if args.env == SANDBOX_ENV and args.stack in SANDBOX_CANNOT_REHEARSE:
             raise Failure(f"error: the sandbox cannot rehearse the {args.stack} layer: {SANDBOX_CANNOT_REHEARSE[args.stack]}", 2)
+        # Its stack may still be deployed (taken out of enabled_layers): the way to remove it too, as make status says it
         raise Failure(
-            f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {templates.relative(params_file)}", 2
+            f"error: layer {args.stack!r} is not enabled for {args.env}: add it to enabled_layers in {templates.relative(params_file)}"
+            f"; a stack of it deployed before is left as it is (make status ENV={args.env} shows it; make destroy STACK={args.stack} "
+            f"ENV={args.env} removes it)",
+            2,
         )
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     refuse_values_the_command_does_not_take(args, enabled, endpoint)
