@@ -3,6 +3,8 @@ and moved into place all or nothing. generate.py is its command line (`make temp
 review and the tests use the same functions."""
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
 import shlex
@@ -10,6 +12,7 @@ import shutil
 import stat
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import templates
@@ -577,6 +580,11 @@ def generated(params_dir: Path, output_dir: Path, env: str | None = None, writin
 def check(params_dir: Path, output_dir: Path, env: str | None = None, layer: str | None = None, run_lint: bool = True) -> None:
     """Writes nothing: StaleOutput unless output/ (env: that environment's files and the layer templates; layer: that
     layer's alone) is what generation writes now, LintFailed where cfn-lint rejects a template."""
+    with output_held(output_dir):
+        _check(params_dir, output_dir, env, layer, run_lint)
+
+
+def _check(params_dir: Path, output_dir: Path, env: str | None, layer: str | None, run_lint: bool) -> None:
     try:
         files = generated(params_dir, output_dir, env)
         changed, stale = differences(files, output_dir)
@@ -614,11 +622,12 @@ def check(params_dir: Path, output_dir: Path, env: str | None = None, layer: str
 
 def generate(params_dir: Path, output_dir: Path, run_lint: bool = True) -> None:
     """Write what changed into output_dir, all or nothing (publish), once linted; say what was written."""
-    files = generated(params_dir, output_dir, writing=True)
-    changed, stale = differences(files, output_dir)
-    kept_path, kept_text = ci.derived_actions_file()
-    kept_changed = not same_content(kept_path, kept_text.encode())
-    problems = publish(files, changed, stale, output_dir, run_lint=run_lint)
+    with output_held(output_dir, writing=True):
+        files = generated(params_dir, output_dir, writing=True)
+        changed, stale = differences(files, output_dir)
+        kept_path, kept_text = ci.derived_actions_file()
+        kept_changed = not same_content(kept_path, kept_text.encode())
+        problems = publish(files, changed, stale, output_dir, run_lint=run_lint)
     if problems:
         raise LintFailed(problems, "nothing was written")
     if kept_changed:
@@ -635,6 +644,54 @@ def generate(params_dir: Path, output_dir: Path, run_lint: bool = True) -> None:
     if run_lint:
         print(f"cfn-lint: {len(layer_templates(files, output_dir))} templates clean (errors, warnings and informational checks)")
     say_leftover_staging(output_dir)
+
+
+# How long a run waits for another that holds output/ (make templates lints before it moves its files in: seconds).
+OUTPUT_WAIT_SECONDS = 300
+_held = set()  # the output directories this process holds: a second hold of one would wait for itself
+
+
+@contextlib.contextmanager
+def output_held(output_dir: Path, writing: bool = False):
+    """output_dir held for the block: by a run that writes it (make templates) alone, from reading the files it compares
+    through moving the new ones in; by those that read it (the checks, the deployer, make review) together, so that each
+    reads the files of one generation, not some of the one before and some of the next, and a second make templates
+    compares with what the first wrote. flock(2) of the directory itself: no lock file in output/, and the lock goes
+    with the process, however it ends. Where the file system has no such locks, it goes on without."""
+    key = os.path.realpath(output_dir)
+    try:
+        held = None if key in _held else os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # none yet (the first make templates makes it), no directory or none it may open: its reads say why
+        held = None
+    if held is None:
+        yield
+        return
+    try:
+        deadline, said = time.monotonic() + OUTPUT_WAIT_SECONDS, False
+        while True:
+            try:
+                fcntl.flock(held, (fcntl.LOCK_EX if writing else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+                break
+            except OSError as error:
+                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    break  # no locks on this file system
+            if time.monotonic() > deadline:
+                raise ToolError(
+                    f"{relative(output_dir)}/ is still held, after {OUTPUT_WAIT_SECONDS} s, by another run "
+                    f"{'reading or ' if writing else ''}writing it (make templates{', make review or a deploy' if writing else ''}): "
+                    "let it finish, or stop it, and run this again"
+                )
+            if not said:
+                print(f"waiting for another run {'using' if writing else 'writing'} {relative(output_dir)}/ to finish", file=sys.stderr)
+                said = True
+            time.sleep(0.1)
+        _held.add(key)
+        try:
+            yield
+        finally:
+            _held.discard(key)
+    finally:
+        os.close(held)
 
 
 def layer_templates(files: dict[Path, str], output_dir: Path) -> list[Path]:

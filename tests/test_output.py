@@ -1,7 +1,10 @@
 """output/ is exactly what generation produces: the committed files are the golden files."""
 
+import contextlib
+import fcntl
 import json
 import os
+import select
 import shlex
 import shutil
 import subprocess
@@ -760,3 +763,86 @@ def test_the_leftover_staging_note_shows_its_path_escaped_and_its_rm_command_quo
     if name.isprintable():  # an escaped name is shown, not pasted: its command is checked where it is printable
         command = notes[0].rpartition("remove it: ")[2]
         assert shlex.split(command) == ["rm", "-r", str(out / ".staging-x")], command
+
+
+# --- one generation at a time (helper Q5): make templates moved its files in one at a time, while a deploy, a check or
+# a second make templates read them
+
+
+@contextlib.contextmanager
+def output_taken(out, how):
+    """out held as another run holds it (fcntl.LOCK_EX: a make templates moving its files in; LOCK_SH: a reader)."""
+    held = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(held, how)
+        yield
+    finally:
+        os.close(held)
+
+
+def started_waiting(out, *argv):
+    """generate.py with argv on out, started, once it says it waits for out: the process."""
+    ran = subprocess.Popen(
+        [sys.executable, "generate.py", "--no-lint", "--output-dir", str(out), *argv], cwd=ROOT, stderr=subprocess.PIPE, text=True
+    )
+    ready, _, _ = select.select([ran.stderr], [], [], 60)
+    line = ran.stderr.readline() if ready else ""
+    if not line.startswith("waiting for another run"):
+        ran.kill()
+        ran.wait()
+        pytest.fail(f"generate.py {' '.join(argv)} did not wait for the run holding {out}: {line!r}")
+    return ran
+
+
+def test_a_second_make_templates_compares_with_what_the_first_moved_in(tmp_path):
+    # Two make templates at once: the second, of the sources as committed, compared output/ before the first (of an edit)
+    # moved its files in, wrote nothing, and output/ was left holding the edit
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    committed = (out / "alb.json").read_text()
+    with output_taken(out, fcntl.LOCK_EX):
+        second = started_waiting(out)
+        (out / "alb.json").write_text(committed.replace('"Description": "', '"Description": "edited '))  # the first's file
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0 and (out / "alb.json").read_text() == committed, err
+
+
+def test_a_check_reads_the_files_of_one_generation(tmp_path):
+    # make deploy's check, run while make templates moves its files in, read some old and some new ones
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    committed = (out / "alb.json").read_text()
+    with output_taken(out, fcntl.LOCK_EX):
+        (out / "alb.json").write_text("{}")  # half moved in
+        check = started_waiting(out, "--check")
+        (out / "alb.json").write_text(committed)  # all moved in
+    _, err = check.communicate(timeout=120)
+    assert check.returncode == 0, err
+
+
+def test_make_templates_waits_for_a_run_reading_output_and_gives_up_after_its_bound(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.3)
+    with output_taken(out, fcntl.LOCK_SH), pytest.raises(templates.errors.ToolError) as held:
+        generation.generate(ROOT / "params", out, run_lint=False)
+    assert str(held.value) == (
+        f"{out}/ is still held, after 0.3 s, by another run reading or writing it (make templates, make review or a deploy): "
+        "let it finish, or stop it, and run this again"
+    )
+    assert capsys.readouterr().err == f"waiting for another run using {out}/ to finish\n"
+
+
+def test_the_deployer_and_the_review_read_output_while_they_hold_it(aws, monkeypatch):
+    from scripts import deploy
+    from scripts.review import collect
+
+    read = []
+    loaded, checked = deploy.load_layer, collect.check_fresh
+    held = lambda: os.path.realpath(ROOT / "output") in generation._held  # noqa: E731
+    monkeypatch.setattr(deploy, "load_layer", lambda *args: read.append(("deployer", held())) or loaded(*args))
+    monkeypatch.setattr(collect, "check_fresh", lambda *args: read.append(("review", held())) or checked(*args))
+    aws.diff_reads("alb")
+    assert aws.run("diff", "--stack", "alb") == 0, aws.out + aws.err  # same as deployed
+    collect.collect_all(ROOT / "output", ROOT / "params", "prod")
+    assert read == [("deployer", True), ("review", True)], read

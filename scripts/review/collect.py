@@ -15,7 +15,7 @@ from scripts.review.cost import ZERO, Prices, estimate, load_prices
 from scripts.review.resolver import Resolver
 from templates import inputs, params, relative
 from templates.errors import ToolError, printable
-from templates.generation import build_all, differences, regenerate_command, stale_reasons
+from templates.generation import build_all, differences, output_held, regenerate_command, stale_reasons
 from templates.params import Environment, ParamsError, environment_problem, load_all
 
 
@@ -93,15 +93,16 @@ def collect_all(output_dir: Path, params_dir: Path, env: str | None = None) -> l
         environments = load_all(params_dir)
     except ParamsError as error:
         raise ReviewError(str(error), code=2) from None  # one line per problem, as make templates prints them
-    check_fresh(environments, output_dir, params_dir)
     reviewed = [environment for environment in environments if env in (None, environment.name)]
-    contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
-    configs = {
-        (environment.name, name): json.loads((output_dir / environment.name / f"{name}.json").read_text())
-        for environment in reviewed
-        for name in contents
-        if environment.deploys(name)
-    }
+    with output_held(output_dir):  # checked and read as one make templates wrote them
+        check_fresh(environments, output_dir, params_dir)
+        contents = {name: (output_dir / f"{name}.json").read_bytes() for name in templates.layer_order()}
+        configs = {
+            (environment.name, name): json.loads((output_dir / environment.name / f"{name}.json").read_text())
+            for environment in reviewed
+            for name in contents
+            if environment.deploys(name)
+        }
     # cfn-lint of each layer template; checkov of each layer as each environment deploys it
     scanned = scan.scan_templates(contents, scanners=("cfn-lint",))
     as_deployed = {f"{e}/{name}": scan.as_deployed(contents[name], config["Parameters"]) for (e, name), config in configs.items()}
