@@ -170,10 +170,10 @@ def downstream_of(layer: str) -> set:
     return {downstream for (downstream, _), (upstream, _) in WIRING.items() if upstream == layer}
 
 
-def destroy_order(layer_name) -> list[str]:
-    """The layer and every layer that reads its outputs, directly or through another, in the order
+def destroy_order(*layer_names) -> list[str]:
+    """The layers and every layer that reads their outputs, directly or through another, in the order
     destroy takes them (readers first: it refuses a layer while one is deployed)."""
-    chain, todo = set(), [layer_name]
+    chain, todo = set(), list(layer_names)
     while todo:
         if (name := todo.pop()) not in chain:
             chain.add(name)

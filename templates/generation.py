@@ -648,7 +648,24 @@ def generate(params_dir: Path, output_dir: Path, run_lint: bool = True) -> None:
 
 # How long a run waits for another that holds output/ (make templates lints before it moves its files in: seconds).
 OUTPUT_WAIT_SECONDS = 300
-_held = set()  # the output directories this process holds: a second hold of one would wait for itself
+
+
+class OutputHeld(ToolError):
+    """output/ held by another run past OUTPUT_WAIT_SECONDS."""
+
+
+_held = {}  # output directory -> the descriptor this process holds it by: a second hold of one would wait for itself
+
+
+def _let_go_in_a_child():
+    """A process forked while output/ is held (cfn-lint's workers) shares the descriptor, and with it the lock: killed
+    with kill -9, make templates left its workers holding output/ for every run after it. The child closes its copy."""
+    for held in _held.values():
+        os.close(held)
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_let_go_in_a_child)
 
 
 @contextlib.contextmanager
@@ -657,7 +674,8 @@ def output_held(output_dir: Path, writing: bool = False):
     through moving the new ones in; by those that read it (the checks, the deployer, make review) together, so that each
     reads the files of one generation, not some of the one before and some of the next, and a second make templates
     compares with what the first wrote. flock(2) of the directory itself: no lock file in output/, and the lock goes
-    with the process, however it ends. Where the file system has no such locks, it goes on without."""
+    with the process, however it ends (a child forked meanwhile lets go of it: _let_go_in_a_child). Where the file system
+    has no such locks, it goes on without."""
     key = os.path.realpath(output_dir)
     try:
         held = None if key in _held else os.open(output_dir, os.O_RDONLY | os.O_DIRECTORY)
@@ -666,6 +684,7 @@ def output_held(output_dir: Path, writing: bool = False):
     if held is None:
         yield
         return
+    shown = printable(str(relative(output_dir)), one_line=True)
     try:
         deadline, said = time.monotonic() + OUTPUT_WAIT_SECONDS, False
         while True:
@@ -676,20 +695,20 @@ def output_held(output_dir: Path, writing: bool = False):
                 if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
                     break  # no locks on this file system
             if time.monotonic() > deadline:
-                raise ToolError(
-                    f"{relative(output_dir)}/ is still held, after {OUTPUT_WAIT_SECONDS} s, by another run "
+                raise OutputHeld(
+                    f"{shown}/ is still held, after {OUTPUT_WAIT_SECONDS} s, by another run "
                     f"{'reading or ' if writing else ''}writing it (make templates{', make review or a deploy' if writing else ''}): "
                     "let it finish, or stop it, and run this again"
                 )
             if not said:
-                print(f"waiting for another run {'using' if writing else 'writing'} {relative(output_dir)}/ to finish", file=sys.stderr)
+                print(f"waiting for another run {'using' if writing else 'writing'} {shown}/ to finish", file=sys.stderr)
                 said = True
             time.sleep(0.1)
-        _held.add(key)
+        _held[key] = held
         try:
             yield
         finally:
-            _held.discard(key)
+            _held.pop(key, None)
     finally:
         os.close(held)
 

@@ -12024,3 +12024,43 @@ def test_a_change_set_name_whose_time_has_neither_14_nor_17_digits_is_named_by_h
     stack = templates.stack_name(ENV, "service")
     for digits in (13, 15, 16, 18):
         assert revision_named_in(f"{stack}-{'2' * digits}-abc1234", stack) == "unknown", digits
+
+
+def test_the_deployers_lines_are_painted_on_a_terminal_not_shown_as_escapes():
+    # (review of bcfd61b) Deployer.say escapes every control character of every line: on a terminal (colour on), the
+    # event lines and change-set rows the tool paints itself (text.paint) printed "\x1b[31m...\x1b[0m" as text
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    made = deploy.Deployer(lambda *_: pytest.fail("no AWS call"), ENV, out=Terminal(), err=io.StringIO())
+    assert made.colour
+    made.say(*deploy.text.event_lines(FAILED_CREATE, made.colour))
+    printed = made.out.getvalue()
+    assert "\033[31m" in printed and "\\x1b[" not in printed, repr(printed)
+
+
+def test_a_retry_line_shows_an_endpoints_error_code_escaped(aws, monkeypatch):
+    # (review of bcfd61b) "every line the deployer prints has its control characters escaped": the retry line printed the
+    # endpoint's error Code raw (U+202E, an 8-bit CSI), where the final error line escapes it
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    ns = 'xmlns="http://cloudformation.amazonaws.com/doc/2010-05-15/"'
+    failed = (
+        f"<ErrorResponse {ns}><Error><Type>Receiver</Type><Code>InternalFailure\u202eevil\u009b2J</Code><Message>boom</Message>"
+        "</Error><RequestId>1</RequestId></ErrorResponse>"
+    )
+
+    class Body:
+        def __init__(self, data):
+            self.data = data.encode()
+
+        def stream(self, **_):
+            yield self.data
+
+    client.meta.events.register("before-send", lambda request, **_: AWSResponse(request.url, 500, {}, Body(failed)))
+    monkeypatch.setattr(time, "sleep", lambda seconds: None)  # botocore's backoff between attempts
+    aws.clients["cloudformation"] = client
+    aws.run("status", "--stack", "cert-dns")
+    retries = [line for line in aws.err.splitlines() if "retry 1 of" in line]
+    assert retries and "InternalFailure\\u202eevil\\x9b2J" in retries[0], aws.err
+    assert not any(c in aws.err for c in "\u202e\x9b"), repr(aws.err)

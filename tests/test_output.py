@@ -1,6 +1,7 @@
 """output/ is exactly what generation produces: the committed files are the golden files."""
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -846,3 +847,97 @@ def test_the_deployer_and_the_review_read_output_while_they_hold_it(aws, monkeyp
     assert aws.run("diff", "--stack", "alb") == 0, aws.out + aws.err  # same as deployed
     collect.collect_all(ROOT / "output", ROOT / "params", "prod")
     assert read == [("deployer", True), ("review", True)], read
+
+
+def test_a_process_forked_while_output_is_held_does_not_keep_it_held(tmp_path):
+    # (review of b135c0e) "the lock goes with the process, however it ends": make templates forks its cfn-lint workers
+    # while it holds output/, and they share the held descriptor: a make templates killed (kill -9, the OOM killer)
+    # while linting left its workers blocked for good, holding output/, and every make templates, check, deploy and
+    # review after it waited 300 s and failed, naming no process
+    import signal
+    import time
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with generation.output_held(out, writing=True):
+        child = os.fork()
+        if child == 0:  # a worker: outlives the run that forked it
+            try:
+                time.sleep(30)
+            finally:
+                os._exit(0)
+    try:
+        taken = os.open(out, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            deadline = time.monotonic() + 5  # the child's own start, as a worker's, comes in its time
+            while True:
+                try:
+                    fcntl.flock(taken, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the holder is done: output/ is free
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"{out} is still held, by the process forked while it was held")
+                    time.sleep(0.05)
+        finally:
+            os.close(taken)
+    finally:
+        os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+
+
+def test_the_wait_for_output_shows_its_path_escaped(tmp_path, monkeypatch, capsys):
+    # (review of b135c0e) the summary line and the leftover-staging note escape --output-dir's control characters;
+    # the new "waiting for another run ..." line printed it raw (an ESC drives the terminal, a newline forges a line)
+    out = tmp_path / "out\x1b[31m\nerror: forged"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.2)
+    with output_taken(out, fcntl.LOCK_EX), pytest.raises(templates.errors.ToolError):
+        generation.check(ROOT / "params", out, run_lint=False)
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and len(err.splitlines()) == 1, repr(err)
+
+
+def test_a_deployer_that_gives_up_waiting_for_output_says_so_without_a_traceback(aws, monkeypatch):
+    # (review of b135c0e) the deployer's own hold of output/ (validate) raised the 300 s bound's ToolError past
+    # deploy.main, which reports Failure alone: `python -m scripts.deploy diff ...` ended in a traceback, exit 1
+    monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.3)
+    with output_taken(aws.dirs[0], fcntl.LOCK_EX):
+        try:
+            code = aws.run("diff", "--stack", "alb")
+        except templates.errors.ToolError as error:
+            pytest.fail(f"raised past deploy.main (a traceback from python -m scripts.deploy): {error}")
+    # diff's 1 means "differs": an error is 2, as every other error of make diff
+    assert code == 2, aws.err
+    assert "error: output/ is still held, after 0.3 s, by another run writing it (make templates)" in aws.err, aws.err
+
+
+def test_runs_reading_output_do_not_wait_for_each_other_nor_a_run_for_itself(tmp_path, monkeypatch):
+    # (review of b135c0e: mutants that left every test green) readers share output/ (a reader taking it alone made every
+    # check wait for a deploy's reads); a run that holds it and reads it again goes on (make templates' own check would
+    # wait for itself); where the file system has no locks, runs go on without
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.3)
+    with output_taken(out, fcntl.LOCK_SH):
+        generation.check(ROOT / "params", out, run_lint=False)
+    with generation.output_held(out, writing=True):
+        generation.check(ROOT / "params", out, run_lint=False)
+
+    def no_locks(*_):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    generation.generate(ROOT / "params", out, run_lint=False)
+
+
+def test_make_templates_moves_its_files_in_while_it_holds_output(tmp_path, monkeypatch):
+    # (review of b135c0e) a publish moved out of the hold left every test green: readers would see it half done
+    out = tmp_path / "out"
+    assert generate_main("--no-lint", "--output-dir", out).returncode == 0
+    (out / "alb.json").write_text("{}")
+    published, held = [], generation.publish
+    monkeypatch.setattr(
+        generation, "publish", lambda *args, **kwargs: published.append(os.path.realpath(out) in generation._held) or held(*args, **kwargs)
+    )
+    generation.generate(ROOT / "params", out, run_lint=False)
+    assert published == [True] and (out / "alb.json").read_text() != "{}"

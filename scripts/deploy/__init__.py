@@ -59,7 +59,7 @@ from templates.errors import (
     report,
     stops_held,
 )
-from templates.generation import OUTPUT_DIR, PARAMS_DIR, output_held
+from templates.generation import OUTPUT_DIR, PARAMS_DIR, OutputHeld, output_held
 from templates.inputs import IMAGE_TAG, MOST_IMAGE_TAG
 from templates.params import (
     SANDBOX_CANNOT_REHEARSE,
@@ -294,8 +294,11 @@ def validate(args):
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     refuse_values_the_command_does_not_take(args, enabled, endpoint)
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
-    with output_held(args.output_dir):  # the files of one make templates, not some of the one before and some of the next
-        layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    try:
+        with output_held(args.output_dir):  # the files of one make templates, not some of the one before and some of the next
+            layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
+    except OutputHeld as error:
+        raise Failure(f"error: {error}", 2) from None
     if args.command in ("deploy", "changeset"):
         guards.refuse_an_empty_zone(templates.relative(params_file), args.env, layers)
     if args.env == SANDBOX_ENV:  # last: what the command was given is said first, as on AWS before its credentials

@@ -254,7 +254,7 @@ class AwsCalls:
         attempt = request.context.get("retries", {}).get("attempt", 1)
         if attempt > 1:
             print(
-                f"{'the sandbox' if self.sandbox else 'AWS'}{RETRY_LINE}{operation_name} ({self.last_problem}): "
+                f"{'the sandbox' if self.sandbox else 'AWS'}{RETRY_LINE}{operation_name} ({printable(self.last_problem, one_line=True)}): "
                 f"retry {attempt - 1} of {MAX_ATTEMPTS - 1}",
                 file=self.err,
                 flush=True,

@@ -671,7 +671,7 @@ class Commands:
                 self.deployer.params_file,
                 deleted,
                 theirs,
-                {name: self.deployer.destroy_and_deploy_again(name) for name in deleted},
+                self.deployer.destroy_and_deploy_again(*deleted) if deleted else None,
             )
         )
         # one not enabled (and read: an error may have come before its stack was found): no deploy changes it

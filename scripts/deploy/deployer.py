@@ -289,21 +289,21 @@ class Deployer:
             cli=self.cli if status in text.ROLLED_BACK_BY_HAND else "aws",
         )
 
-    def destroy_and_deploy_again(self, layer_name) -> str:
+    def destroy_and_deploy_again(self, *layer_names) -> str:
         """text.destroy_and_deploy_again, its deploy with the TAG= that keeps the service's image (redeploy_tag), and the
         make purge between them where a destroyed layer keeps a name its create needs."""
-        purge_first = self.purge_first(templates.destroy_order(layer_name))
-        return text.destroy_and_deploy_again(self.env, layer_name, self.redeploy_tag(layer_name), purge_first)
+        purge_first = self.purge_first(templates.destroy_order(*layer_names))
+        return text.destroy_and_deploy_again(self.env, layer_names, self.redeploy_tag(*layer_names), purge_first)
 
     def purge_first(self, destroyed) -> list[str]:
         """The layers among those a way on destroys that the deploy after it creates again (enabled) and whose destroy keeps
         a name their create needs (purge.keep_names): make purge frees it between the two."""
         return purge.keep_names(self, [name for name in destroyed if not self.enabled_layers or name in self.enabled_layers])
 
-    def redeploy_tag(self, layer_name) -> str:
-        """TAG= for a deploy that creates again the layer and those that read it, once destroyed: the run's, or else the
+    def redeploy_tag(self, *layer_names) -> str:
+        """TAG= for a deploy that creates again the layers and those that read them, once destroyed: the run's, or else the
         image the service stack runs, where the service is among them; a deploy without it would release params' ImageTag."""
-        if "service" not in templates.destroy_order(layer_name):
+        if "service" not in templates.destroy_order(*layer_names):
             return ""
         return self.service_tag("service") or self.running_image_tag()
 
@@ -346,10 +346,10 @@ class Deployer:
         return self.client("cloudformation")
 
     def say(self, *lines):
-        # Escaped here too, whatever the caller did: a line quotes names and values from outside the tools (a stack's
-        # outputs, an endpoint's answers), whose CR, bidi override or C1 control would otherwise redraw the terminal.
+        # Escaped here too (text.as_printed), whatever the caller did: a line quotes names and values from outside the tools,
+        # whose CR, bidi override or C1 control would otherwise redraw the terminal.
         for line in lines:
-            print(printable(line), file=self.out, flush=True)
+            print(text.as_printed(line), file=self.out, flush=True)
 
     def why_not(self, question) -> str | None:
         """None once the run may go on: --yes, or "y" on the terminal; else why it may not. With --yes the

@@ -24,6 +24,16 @@ def paint(line, colour, on) -> str:
     return f"\033[{colour}m{line}\033[0m" if on and colour else line
 
 
+PAINTED = re.compile(r"(\033\[\d{1,2}m)(.*)(\033\[0m)", re.DOTALL)
+
+
+def as_printed(line: str) -> str:
+    """A line as the deployer prints it: every control character escaped (one its text quotes from outside the tools: a
+    stack's outputs, an endpoint's answer), but the colour paint gave it."""
+    painted = PAINTED.fullmatch(line)
+    return printable(line) if painted is None else painted[1] + printable(painted[2]) + painted[3]
+
+
 def parameter_values(described: dict) -> dict:
     """ParameterKey -> ParameterValue of a DescribeStacks or DescribeChangeSet entry."""
     return {p["ParameterKey"]: p.get("ParameterValue") for p in (described or {}).get("Parameters", [])}
@@ -708,7 +718,7 @@ def drift_summary(
     outside CloudFormation, those it could not check, and those whose only difference is the listener-rule weights a
     release moved; deployed: those of looked_at that have a stack of ours; theirs: those whose stack this tool did not
     make (not checked, and not in deployed). params_file: as messages name it (params/<env>.yaml by default). again:
-    layer -> how to destroy it and deploy it again, for each of deleted (Deployer.destroy_and_deploy_again; by default
+    how to destroy the layers of deleted and deploy them again, once each (Deployer.destroy_and_deploy_again; by default
     destroy_and_deploy_again's with no TAG= and no purge)."""
     deleted = deleted or {}
     params_file = params_file or str(templates.relative(PARAMS_DIR / f"{env}.yaml"))
@@ -735,12 +745,11 @@ def drift_summary(
         # "CloudFormation requires that update actions to a non-existing resource always throw a ResourceNotFoundException"
         # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-troubleshooting.html
         gone = ", ".join(f"{layer} ({', '.join(ids)})" for layer, ids in deleted.items())
-        again = again or {layer: destroy_and_deploy_again(env, layer) for layer in deleted}
-        ways = again[next(iter(deleted))] if len(deleted) == 1 else "; ".join(f"for {layer}, {again[layer]}" for layer in deleted)
+        again = again or destroy_and_deploy_again(env, list(deleted))
         lines.append(
             f"deleted outside CloudFormation: {gone}: an update that changes it fails, as CloudFormation updates only what exists; "
             f"one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what carries "
-            f"the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: {ways}"
+            f"the name, with ALLOW_REPLACE=1), and so does the layer destroyed and deployed again: {again}"
         )
     if unchecked:
         lines.append(f"not fully checked: {', '.join(unchecked)} (see above; exit 2)")
@@ -938,7 +947,7 @@ def way_out(env, layer_name, status, tag="", disabled_in=None, purge_first=(), c
         return recover_hint(env, layer_name)
     if status == "DELETE_FAILED":  # such a stack takes a deletion alone (API_DeleteStack.html: "stacks in the DELETE_FAILED state")
         # destroy refuses it while a layer that reads its outputs is deployed: those go first, and are deployed again
-        return f"{what_failed(env, layer_name, status)}; free them, then {destroy_and_deploy_again(env, layer_name, tag, purge_first)}"
+        return f"{what_failed(env, layer_name, status)}; free them, then {destroy_and_deploy_again(env, [layer_name], tag, purge_first)}"
     # ROLLBACK_FAILED: no deploy updates it, and the way on is its deletion, as the user guide's stack status codes say
     # of it (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/view-stack-events.html#cfn-console-view-stack-data-resources-status-codes);
     # make destroy deletes it (README, make destroy); no layer that reads its outputs was ever made
@@ -993,15 +1002,16 @@ def recover_hint(env, layer_name) -> str:
     )
 
 
-def destroy_and_deploy_again(env, layer_name, tag="", purge_first=()) -> str:
-    """How to destroy a layer and deploy it again: the layers that read its outputs, directly or
-    through another, go first (destroy refuses it while one is deployed); tag: the TAG= the deploy
+def destroy_and_deploy_again(env, layer_names, tag="", purge_first=()) -> str:
+    """How to destroy layers and deploy them again, once each: the layers that read their outputs, directly or
+    through another, go first (destroy refuses one while one is deployed); tag: the TAG= the deploy
     carries where the service is among them (Deployer.destroy_and_deploy_again); purge_first: purge_step's."""
-    order = templates.destroy_order(layer_name)
-    if order == [layer_name]:
-        return f"make destroy STACK={layer_name} ENV={env}, then {purge_step(env, purge_first)}make deploy STACK={layer_name} ENV={env}"
+    order = templates.destroy_order(*layer_names)
+    if len(order) == 1:
+        return f"make destroy STACK={order[0]} ENV={env}, then {purge_step(env, purge_first)}make deploy STACK={order[0]} ENV={env}"
+    them = "it and the layers that read its outputs" if len(layer_names) == 1 else "them and the layers that read their outputs"
     return (
-        f"destroy it and the layers that read its outputs: make destroy ENV={env} STACK=<layer> for {', '.join(order)}, "
+        f"destroy {them}: make destroy ENV={env} STACK=<layer> for {', '.join(order)}, "
         f"in that order (one not deployed says so), then {purge_step(env, purge_first)}make deploy ENV={env}{tag}"
     )
 
