@@ -1563,7 +1563,9 @@ def _create_service_of_a_new_name(self, cluster_str, service_name, *args, **kwar
     """Gap: moto's CreateService replaced an active service of the same name in the cluster, so a stack's create took
     over one made by hand (and its destroy then deleted it). "Service names must be unique within a cluster"
     (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html, serviceName); AWS's answer, as
-    reported in the field: InvalidParameterException "Creation of service was not idempotent." """
+    reported in the field: InvalidParameterException "Creation of service was not idempotent." (the field reports it
+    for a service still draining after its deletion too, which moto makes INACTIVE at once; a repeat of the very same
+    request, which AWS may take as that service, is refused here as well: nothing in the tools repeats one)."""
     cluster = self._get_cluster(cluster_str)
     existing = self.services.get(f"{cluster.name}:{service_name}")
     if existing is not None and existing.status == "ACTIVE":

@@ -12064,3 +12064,25 @@ def test_a_retry_line_shows_an_endpoints_error_code_escaped(aws, monkeypatch):
     retries = [line for line in aws.err.splitlines() if "retry 1 of" in line]
     assert retries and "InternalFailure\\u202eevil\\x9b2J" in retries[0], aws.err
     assert not any(c in aws.err for c in "\u202e\x9b"), repr(aws.err)
+
+
+def test_the_change_set_rows_are_painted_on_a_terminal_not_shown_as_escapes():
+    # (review of ada5049) text.as_printed keeps a colour only where it wraps the whole line: change_set_table indents its
+    # painted rows ("  " + paint(...)), so on a terminal the red REMOVE/REPLACE rows printed "\x1b[31m...\x1b[0m" as text
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    made = deploy.Deployer(lambda *_: pytest.fail("no AWS call"), ENV, out=Terminal(), err=io.StringIO())
+    assert made.colour
+    removed = {"Action": "Remove", "LogicalResourceId": "Bucket", "ResourceType": "AWS::S3::Bucket"}
+    change_set = {"ChangeSetName": "cs1", "StackName": "s", "Changes": [{"Type": "Resource", "ResourceChange": removed}]}
+    made.say(*deploy.text.change_set_table(change_set, None, made.colour, {}))
+    printed = made.out.getvalue()
+    assert "\033[31m" in printed and "\\x1b[" not in printed, repr(printed)
+
+
+def test_only_the_colours_the_deployer_paints_are_kept_in_a_printed_line():
+    # (helper Q7) a line wholly of outside text with an SGR code that hides it (8) or blinks passed as paint's
+    assert deploy.text.as_printed("\033[8mhidden\033[0m") == "\\x1b[8mhidden\\x1b[0m"
+    assert deploy.text.as_printed("  \033[31mrow\033[0m") == "  \033[31mrow\033[0m"

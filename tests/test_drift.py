@@ -634,3 +634,28 @@ def test_the_way_on_from_deletions_in_several_layers_destroys_and_deploys_them_o
     (line,) = text.drift_summary([], [], ENV, [], list(deleted), list(deleted), True, None, deleted)
     assert line.count(f"make deploy ENV={ENV}") == 1, line
     assert line.count("make destroy") == 1, line
+
+
+def test_make_drift_gives_one_way_on_for_deletions_in_layers_that_do_not_read_each_other(aws):
+    # (review of ada5049) make drift's way on is Deployer.destroy_and_deploy_again(*deleted): every deleted layer's
+    # readers, the service's purge and its running image; one layer's way on alone (alarms', say) left the service's
+    # deleted resource where it was, and every test stayed green (text.drift_summary's test has alb, which the service reads)
+    assert "service" not in templates.destroy_order("alarms") and "alarms" in PROD_LAYERS, PROD_LAYERS
+    for layer in PROD_LAYERS:
+        aws.deployed(layer)
+        detect(aws, layer)
+        if layer in ("alarms", "service"):
+            poll(aws, detection_status(layer, count=1))
+            resource_drifts(aws, layer, [deleted_role(layer)])
+        else:
+            poll(aws, detection_status(layer, drift="IN_SYNC", count=0))
+    not_enabled_not_deployed(aws)
+    assert aws.run("drift") == 1, aws.out + aws.err
+    way = aws.out.splitlines()[-1].split(" and so does the layer destroyed and deployed again: ")[1]
+    order = ", ".join(templates.destroy_order("alarms", "service"))
+    assert way.startswith(
+        f"destroy them and the layers that read their outputs: make destroy ENV={ENV} STACK=<layer> for {order}, in that order"
+    ), way
+    assert f"then make purge ENV={ENV} STACK=service (it frees the names" in way, way
+    image = next(p["ParameterValue"] for p in described("service")["Stacks"][0]["Parameters"] if p["ParameterKey"] == "ImageTag")
+    assert way.endswith(f"then make deploy ENV={ENV} TAG={image}"), way

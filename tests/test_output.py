@@ -941,3 +941,35 @@ def test_make_templates_moves_its_files_in_while_it_holds_output(tmp_path, monke
     )
     generation.generate(ROOT / "params", out, run_lint=False)
     assert published == [True] and (out / "alb.json").read_text() != "{}"
+
+
+def test_a_hold_that_ended_is_taken_again_not_passed_over(tmp_path, monkeypatch):
+    # (review of ada5049) a run that held output/ and let it go holds it again at its next read: a hold that left its
+    # directory in _held (no _held.pop) had every later read of the same process pass over the lock, and no test failed
+    out = tmp_path / "out"
+    out.mkdir()
+    with generation.output_held(out):
+        pass
+    monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.2)
+    with output_taken(out, fcntl.LOCK_EX), pytest.raises(generation.OutputHeld), generation.output_held(out):
+        pass
+
+
+@pytest.mark.parametrize("command", [("status", "--stack", "alb"), ("events", "--stack", "alb")])
+def test_a_deployer_command_that_reads_no_layer_file_does_not_wait_for_output(aws, monkeypatch, command):
+    # (review of b135c0e) validate held output/ for every command, though only deploy, changeset, execute, diff and
+    # rollback read its files: make status, events, logs or destroy during a make templates (or one stopped by Ctrl-Z)
+    # waited for it, up to 300 s, then failed with exit 2
+    from scripts import deploy
+
+    monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.3)
+    validated, validate = [], deploy.validate
+
+    def validate_alone(args):  # the command itself, past its validation, is not this test's
+        validated.append(validate(args))
+        raise deploy.Failure("validated", 9)
+
+    monkeypatch.setattr(deploy, "validate", validate_alone)
+    with output_taken(aws.dirs[0], fcntl.LOCK_EX):
+        code = aws.run(*command)
+    assert code == 9 and validated, aws.err

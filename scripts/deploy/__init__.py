@@ -13,6 +13,7 @@ import templates  # first: its hook makes a Ctrl-C in every import after it one 
 
 # isort: split
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -294,8 +295,8 @@ def validate(args):
     names = [args.stack] if args.stack else templates.layer_order() if everywhere else enabled
     refuse_values_the_command_does_not_take(args, enabled, endpoint)
     needs_files = args.command in ("deploy", "changeset", "execute", "diff", "rollback")
-    try:
-        with output_held(args.output_dir):  # the files of one make templates, not some of the one before and some of the next
+    try:  # the files of one make templates, not some of the one before and some of the next; held only by those that read them
+        with output_held(args.output_dir) if needs_files else contextlib.nullcontext():
             layers = [load_layer(args.env, n, args.output_dir) if needs_files else n for n in names]
     except OutputHeld as error:
         raise Failure(f"error: {error}", 2) from None

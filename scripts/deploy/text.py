@@ -24,7 +24,8 @@ def paint(line, colour, on) -> str:
     return f"\033[{colour}m{line}\033[0m" if on and colour else line
 
 
-PAINTED = re.compile(r"(\033\[\d{1,2}m)(.*)(\033\[0m)", re.DOTALL)
+# paint's colours alone (not one that hides or blinks a line), after the indent a change-set row has
+PAINTED = re.compile(rf"( *\033\[(?:{RED}|{YELLOW}|{GREEN})m)(.*)(\033\[0m)", re.DOTALL)
 
 
 def as_printed(line: str) -> str:
