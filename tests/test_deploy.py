@@ -12026,15 +12026,22 @@ def test_a_change_set_name_whose_time_has_neither_14_nor_17_digits_is_named_by_h
         assert revision_named_in(f"{stack}-{'2' * digits}-abc1234", stack) == "unknown", digits
 
 
-def test_the_deployers_lines_are_painted_on_a_terminal_not_shown_as_escapes():
-    # (review of bcfd61b) Deployer.say escapes every control character of every line: on a terminal (colour on), the
-    # event lines and change-set rows the tool paints itself (text.paint) printed "\x1b[31m...\x1b[0m" as text
+def deployer_on_a_terminal():
+    """A Deployer whose output is a terminal (colour on), that makes no AWS call."""
+
     class Terminal(io.StringIO):
         def isatty(self):
             return True
 
     made = deploy.Deployer(lambda *_: pytest.fail("no AWS call"), ENV, out=Terminal(), err=io.StringIO())
     assert made.colour
+    return made
+
+
+def test_the_deployers_lines_are_painted_on_a_terminal_not_shown_as_escapes():
+    # (review of bcfd61b) Deployer.say escapes every control character of every line: on a terminal (colour on), the
+    # event lines and change-set rows the tool paints itself (text.paint) printed "\x1b[31m...\x1b[0m" as text
+    made = deployer_on_a_terminal()
     made.say(*deploy.text.event_lines(FAILED_CREATE, made.colour))
     printed = made.out.getvalue()
     assert "\033[31m" in printed and "\\x1b[" not in printed, repr(printed)
@@ -12069,12 +12076,7 @@ def test_a_retry_line_shows_an_endpoints_error_code_escaped(aws, monkeypatch):
 def test_the_change_set_rows_are_painted_on_a_terminal_not_shown_as_escapes():
     # (review of ada5049) text.as_printed keeps a colour only where it wraps the whole line: change_set_table indents its
     # painted rows ("  " + paint(...)), so on a terminal the red REMOVE/REPLACE rows printed "\x1b[31m...\x1b[0m" as text
-    class Terminal(io.StringIO):
-        def isatty(self):
-            return True
-
-    made = deploy.Deployer(lambda *_: pytest.fail("no AWS call"), ENV, out=Terminal(), err=io.StringIO())
-    assert made.colour
+    made = deployer_on_a_terminal()
     removed = {"Action": "Remove", "LogicalResourceId": "Bucket", "ResourceType": "AWS::S3::Bucket"}
     change_set = {"ChangeSetName": "cs1", "StackName": "s", "Changes": [{"Type": "Resource", "ResourceChange": removed}]}
     made.say(*deploy.text.change_set_table(change_set, None, made.colour, {}))

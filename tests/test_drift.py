@@ -104,18 +104,23 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     # (helper Q3) the whole way on, as typed: the layers that read it destroyed first, the make purge that frees the
     # names the service's create needs (it said destroy, then deploy, which the kept log group refused), and the
     # image the service runs (the deploy after it released params' ImageTag)
-    order = ", ".join(templates.destroy_order("service"))
-    assert way.startswith(
-        f"destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for {order}, in that order"
-    ), way
-    assert f"then make purge ENV={ENV} STACK=service (it frees the names" in way, way
-    image = next(p["ParameterValue"] for p in described("service")["Stacks"][0]["Parameters"] if p["ParameterKey"] == "ImageTag")
-    assert way.endswith(f"then make deploy ENV={ENV} TAG={image}"), way
+    assert_the_whole_way_on(way, "service")
     if on_aws:  # no note of what an emulator checks
         assert text.OFF_AWS_DRIFT not in aws.out, aws.out
     else:
         assert lines[-3] == text.OFF_AWS_DRIFT, aws.out
     assert aws.sleeps == [1.0] and aws.err == ""
+
+
+def assert_the_whole_way_on(way, *deleted):
+    """way destroys the deleted layers and those that read them, once each and readers first, purges the service's kept
+    names, and deploys them again with the image the service runs (described's)."""
+    them = "it and the layers that read its outputs" if len(deleted) == 1 else "them and the layers that read their outputs"
+    order = ", ".join(templates.destroy_order(*deleted))
+    assert way.startswith(f"destroy {them}: make destroy ENV={ENV} STACK=<layer> for {order}, in that order"), way
+    assert f"then make purge ENV={ENV} STACK=service (it frees the names" in way, way
+    image = next(p["ParameterValue"] for p in described("service")["Stacks"][0]["Parameters"] if p["ParameterKey"] == "ImageTag")
+    assert way.endswith(f"then make deploy ENV={ENV} TAG={image}"), way
 
 
 def test_the_way_on_from_deletions_names_the_layer_when_one_has_them():
@@ -652,10 +657,4 @@ def test_make_drift_gives_one_way_on_for_deletions_in_layers_that_do_not_read_ea
     not_enabled_not_deployed(aws)
     assert aws.run("drift") == 1, aws.out + aws.err
     way = aws.out.splitlines()[-1].split(" and so does the layer destroyed and deployed again: ")[1]
-    order = ", ".join(templates.destroy_order("alarms", "service"))
-    assert way.startswith(
-        f"destroy them and the layers that read their outputs: make destroy ENV={ENV} STACK=<layer> for {order}, in that order"
-    ), way
-    assert f"then make purge ENV={ENV} STACK=service (it frees the names" in way, way
-    image = next(p["ParameterValue"] for p in described("service")["Stacks"][0]["Parameters"] if p["ParameterKey"] == "ImageTag")
-    assert way.endswith(f"then make deploy ENV={ENV} TAG={image}"), way
+    assert_the_whole_way_on(way, "alarms", "service")
