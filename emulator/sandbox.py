@@ -28,6 +28,7 @@ import re
 import shlex
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -103,14 +104,23 @@ def said_if_read(line: str) -> None:
 
 
 def appended(path: Path) -> int:
-    """path opened to append (created if missing), never through a symbolic link: one planted in the state directory
-    would have the sandbox write outside it. (Its other files are replaced whole, write_atomically, which replaces a link.)"""
+    """path opened to append (created if missing), a regular file, never through a symbolic link: one planted in the state
+    directory would have the sandbox write outside it, and a FIFO would hold the open until someone read it. (Its other
+    files are replaced whole, write_atomically, which replaces what is there.)"""
     try:
-        return os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        opened = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     except OSError as error:
-        if error.errno != errno.ELOOP:
+        if error.errno not in (errno.ELOOP, errno.ENXIO, errno.EISDIR):  # ENXIO: a FIFO no one reads
             raise
-        raise SandboxError(f"{relative(path)} is a symbolic link, which the sandbox does not write through: remove it") from None
+        opened = None
+    if opened is not None and stat.S_ISREG(os.fstat(opened).st_mode):
+        os.set_blocking(opened, True)
+        return opened
+    if opened is not None:
+        os.close(opened)
+    raise SandboxError(
+        f"{relative(path)} is not a regular file (a symbolic link, a FIFO, a directory), which the sandbox does not write: remove it"
+    )
 
 
 class SandboxError(ToolError):

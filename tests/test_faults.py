@@ -1713,7 +1713,8 @@ def test_a_server_that_cannot_start_is_said_so_not_called_a_failed_seed(tmp_path
     state = tmp_path / "state"
     (state / "server.log").mkdir(parents=True)
     result = sandbox_cli("start", state_dir=state)
-    assert (result.returncode, result.stderr) == (2, f"error: {state / 'server.log'}: Is a directory\n"), result
+    said = f"error: {state / 'server.log'} is not a regular file (a symbolic link, a FIFO, a directory), which the sandbox does not write: remove it\n"
+    assert (result.returncode, result.stderr) == (2, said), result
     assert "seed" not in result.stderr
 
 
@@ -3672,20 +3673,25 @@ def test_a_sandbox_start_writes_through_no_symlink_planted_in_its_state_director
     assert {name: victim.read_text() for name, victim in victims.items()} == dict.fromkeys(victims, "precious\n")
 
 
+@pytest.mark.parametrize("planted", ["symlink", "fifo"])
 @pytest.mark.parametrize("name", ["server.log", "turn.lock"])
-def test_a_sandbox_appends_to_no_symlink_planted_in_its_state_directory(tmp_path, name):
+def test_a_sandbox_appends_to_no_symlink_or_fifo_planted_in_its_state_directory(tmp_path, name, planted):
+    # (helper Q8) a FIFO there held make sandbox's open for good, until something read it
     from emulator import sandbox
 
     state_dir = tmp_path / "state"
     state_dir.mkdir()
     victim = tmp_path / "victim"
     victim.write_text("precious\n")
-    (state_dir / name).symlink_to(victim)
+    if planted == "symlink":
+        (state_dir / name).symlink_to(victim)
+    else:
+        os.mkfifo(state_dir / name)
     box = sandbox.Sandbox(state_dir)
     with (
         pytest.raises(
             sandbox.SandboxError,
-            match=f"^{re.escape(str(state_dir / name))} is a symbolic link, which the sandbox does not write through: remove it$",
+            match=f"^{re.escape(str(state_dir / name))} is not a regular file \\(a symbolic link, a FIFO, a directory\\), which the sandbox does not write: remove it$",
         ),
         box.one_at_a_time(),
     ):

@@ -719,8 +719,7 @@ def drift_summary(
     outside CloudFormation, those it could not check, and those whose only difference is the listener-rule weights a
     release moved; deployed: those of looked_at that have a stack of ours; theirs: those whose stack this tool did not
     make (not checked, and not in deployed). params_file: as messages name it (params/<env>.yaml by default). again:
-    how to destroy the layers of deleted and deploy them again, once each (Deployer.destroy_and_deploy_again; by default
-    destroy_and_deploy_again's with no TAG= and no purge)."""
+    where some are deleted, how to destroy their layers and deploy them again, once each (Deployer.destroy_and_deploy_again)."""
     deleted = deleted or {}
     params_file = params_file or str(templates.relative(PARAMS_DIR / f"{env}.yaml"))
     # "in sync" speaks of what was checked: a stack not ours is named apart, never counted in it
@@ -746,7 +745,6 @@ def drift_summary(
         # "CloudFormation requires that update actions to a non-existing resource always throw a ResourceNotFoundException"
         # https://docs.aws.amazon.com/cloudformation-cli/latest/userguide/resource-type-troubleshooting.html
         gone = ", ".join(f"{layer} ({', '.join(ids)})" for layer, ids in deleted.items())
-        again = again or destroy_and_deploy_again(env, list(deleted))
         lines.append(
             f"deleted outside CloudFormation: {gone}: an update that changes it fails, as CloudFormation updates only what exists; "
             f"one that replaces it makes a new one (a property that replaces it changed, such as a new NamePrefix for what carries "
