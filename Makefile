@@ -60,9 +60,13 @@ override OWN_VALUES_task := CMD
 override OWN_VALUES_logs := SINCE FOLLOW
 # What a target that runs the deployer takes: the list its refusals name as allowed.
 override TAKES = $(or $(TAKEN_BY_$(1)),$(call ALLOWED_FOR,$(1)))
+override COMMA := ,
+# The refusal of names (1) that target (2) does not take, with (3) beside: one text for the three places that refuse.
+override not_taken = $(call shown,$(1)): not a value make $(2) takes$(if $(filter $(EVERY_LAYER_TARGETS),$(2)),$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer)); allowed: $(strip $(call TAKES,$(2))) ($(3))
+override SET_IN_THE_SHELL := AWS settings such as AWS_PROFILE go in the shell's environment
 override NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
 ifneq ($(NOT_FOR_THE_DEPLOYER),)
-$(error $(call shown,$(NOT_FOR_THE_DEPLOYER)): not a value make $(RUNS_THE_DEPLOYER) takes; allowed: $(strip $(call TAKES,$(RUNS_THE_DEPLOYER))) (and holding $$, which make would expand: run what $$(...) holds))
+$(error $(call not_taken,$(NOT_FOR_THE_DEPLOYER),$(RUNS_THE_DEPLOYER),and holding $$$(COMMA) which make would expand: run what $$(...) holds))
 endif
 ifneq ($(WITH_DOLLAR),)
 $(error $(call shown,$(WITH_DOLLAR)): a value holding $$, which make would expand (run what $$(...) holds) before a recipe gets it; set it in the shell's environment instead: $(call shown,$(firstword $(WITH_DOLLAR)))='...' make ...)
@@ -83,7 +87,6 @@ endif
 # has no target for: a misspelt STACK (STAK=alarms, stack=alarms, or alarms alone) would leave STACK
 # out, and so take every layer. These three refuse both, typed at a shell (at MAKELEVEL 0: under
 # another make, the names on its own command line reach this one through MAKEFLAGS).
-COMMA := ,
 TARGETS := help venv lock templates check test lint bench clean review sandbox sandbox-stop sandbox-status \
 	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
 	task logs continue releases
@@ -91,7 +94,7 @@ ifeq ($(MAKELEVEL)$(if $(EVERY_LAYER_WITHOUT_STACK),,-),0)
 TAKEN := $(TAKEN_BY_$(EVERY_LAYER_WITHOUT_STACK))
 NOT_TAKEN := $(filter-out $(TAKEN),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 ifneq ($(NOT_TAKEN),)
-$(error $(call shown,$(NOT_TAKEN)): not a value make $(EVERY_LAYER_WITHOUT_STACK) takes$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer); allowed: $(TAKEN) (AWS settings such as AWS_PROFILE go in the shell's environment))
+$(error $(call not_taken,$(NOT_TAKEN),$(EVERY_LAYER_WITHOUT_STACK),$(SET_IN_THE_SHELL)))
 endif
 NOT_TARGETS := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NOT_TARGETS),)
@@ -130,7 +133,7 @@ endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))
 ifneq ($(REFUSING),)
-$(error $(call shown,$(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE))): not a value make $(REFUSING) takes; allowed: $(strip $(call ALLOWED_FOR,$(REFUSING))) (AWS settings such as AWS_PROFILE go in the shell's environment))
+$(error $(call not_taken,$(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(REFUSING)),$(ON_COMMAND_LINE)),$(REFUSING),$(SET_IN_THE_SHELL)))
 endif
 endif
 # The note's command names only what the target takes: make status TAG=... would be refused.
