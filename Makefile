@@ -31,10 +31,7 @@ override WITH_DOLLAR := $(filter-out $(COMMAND_LINE_ONLY),$(foreach v,$(.VARIABL
 override EVERY_LAYER_TARGETS := deploy destroy purge
 override DEPLOYER_TARGETS := unlock zone changeset execute status outputs events diff drift recover rollback verify continue task logs releases
 override RUNS_THE_DEPLOYER := $(firstword $(filter $(EVERY_LAYER_TARGETS) $(DEPLOYER_TARGETS),$(MAKECMDGOALS)))
-override TAKEN_BY_deploy := ENV STACK TAG YES ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE REPAIR MAX_WAIT PYTHON
-override TAKEN_BY_destroy := ENV STACK YES MAX_WAIT PYTHON
-override TAKEN_BY_purge := ENV STACK YES PYTHON
-# The other targets that run the deployer: a name they do not take (a misspelt ACTION=ROLLBACK, an
+# What each target that runs the deployer takes (ALLOWED_FOR): a name it does not take (a misspelt ACTION=ROLLBACK, an
 # IMAGE_TAG=v2 for TAG=) would be ignored, and make continue would then send CONTINUE, make rollback
 # go back by the history, make task run the running image. Each takes the values every deployer run is
 # given (refused there where they do not apply, as TAG= and CHANGESET= are) and its own.
@@ -58,11 +55,9 @@ override OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
 override OWN_VALUES_continue := ACTION
 override OWN_VALUES_task := CMD
 override OWN_VALUES_logs := SINCE FOLLOW
-# What a target that runs the deployer takes: the list its refusals name as allowed.
-override TAKES = $(or $(TAKEN_BY_$(1)),$(call ALLOWED_FOR,$(1)))
 override COMMA := ,
 # The refusal of names (1) that target (2) does not take, with (3) beside: one text for the three places that refuse.
-override not_taken = $(call shown,$(1)): not a value make $(2) takes$(if $(filter $(EVERY_LAYER_TARGETS),$(2)),$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer)); allowed: $(strip $(call TAKES,$(2))) ($(3))
+override not_taken = $(call shown,$(1)): not a value make $(2) takes$(if $(filter $(EVERY_LAYER_TARGETS),$(2)),$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer)); allowed: $(strip $(call ALLOWED_FOR,$(2))) ($(3))
 override SET_IN_THE_SHELL := AWS settings such as AWS_PROFILE go in the shell's environment
 override NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
 ifneq ($(NOT_FOR_THE_DEPLOYER),)
@@ -91,7 +86,7 @@ TARGETS := help venv lock templates check test lint bench clean review sandbox s
 	deploy changeset execute status outputs events diff drift destroy purge recover rollback verify zone unlock \
 	task logs continue releases
 ifeq ($(MAKELEVEL)$(if $(EVERY_LAYER_WITHOUT_STACK),,-),0)
-TAKEN := $(TAKEN_BY_$(EVERY_LAYER_WITHOUT_STACK))
+TAKEN := $(call ALLOWED_FOR,$(EVERY_LAYER_WITHOUT_STACK))
 NOT_TAKEN := $(filter-out $(TAKEN),$(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v))))
 ifneq ($(NOT_TAKEN),)
 $(error $(call not_taken,$(NOT_TAKEN),$(EVERY_LAYER_WITHOUT_STACK),$(SET_IN_THE_SHELL)))
@@ -140,7 +135,7 @@ endif
 GOAL := $(or $(firstword $(MAKECMDGOALS)),help)
 TAKEN_BY_review := ENV
 TAKEN_BY_lock := UPGRADE
-TAKEN_BY_GOAL = $(or $(TAKEN_BY_$(GOAL)),$(if $(filter $(GOAL),$(DEPLOYER_TARGETS)),$(call ALLOWED_FOR,$(GOAL))))
+TAKEN_BY_GOAL = $(or $(TAKEN_BY_$(GOAL)),$(if $(filter $(GOAL),$(EVERY_LAYER_TARGETS) $(DEPLOYER_TARGETS)),$(call ALLOWED_FOR,$(GOAL))))
 # TAG= and REPAIR= are the service layer's: with STACK= of another on the command line, the deployer refuses them.
 NOT_FOR_THE_STACK = $(if $(filter command line,$(origin STACK)),$(if $(filter-out service,$(value STACK)),TAG REPAIR))
 SUGGESTED = $(filter-out $(NOT_FOR_THE_STACK),$(filter $(TAKEN_BY_GOAL),$(FROM_ENVIRONMENT)))

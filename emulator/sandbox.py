@@ -36,7 +36,7 @@ import urllib.error
 from pathlib import Path
 
 from templates import ROOT, params, relative
-from templates.errors import ToolError, entry_point, long_lived, run
+from templates.errors import ToolError, entry_point, flock_within, long_lived, run
 from templates.generation import PARAMS_DIR, write_atomically
 
 STATE_DIR = ROOT / ".sandbox"
@@ -267,21 +267,12 @@ class Sandbox:
         for a broken one (and advising to stop it, with what is deployed in it)."""
         self.make_state_dir()
         with os.fdopen(appended(self.state_dir / "turn.lock"), "a") as turn:
-            deadline, said = time.monotonic() + TURN_WAIT_SECONDS, False
-            while True:
-                try:
-                    fcntl.flock(turn, fcntl.LOCK_EX | fcntl.LOCK_NB)  # freed with the file, when this process ends too
-                    break
-                except BlockingIOError:
-                    if not said:  # the wait is silent otherwise, up to TURN_WAIT_SECONDS
-                        said_if_read(f"waiting for another make sandbox or sandbox-stop to end (at most {TURN_WAIT_SECONDS} s)")
-                        said = True
-                    if time.monotonic() > deadline:
-                        raise SandboxError(
-                            f"another make sandbox or sandbox-stop has been under way for {TURN_WAIT_SECONDS} s; "
-                            "when it ends, run this again (make sandbox-status says whether one runs)"
-                        ) from None
-                    time.sleep(0.1)
+            waiting = f"waiting for another make sandbox or sandbox-stop to end (at most {TURN_WAIT_SECONDS} s)"
+            if not flock_within(turn, fcntl.LOCK_EX, TURN_WAIT_SECONDS, waiting, said_if_read):
+                raise SandboxError(
+                    f"another make sandbox or sandbox-stop has been under way for {TURN_WAIT_SECONDS} s; "
+                    "when it ends, run this again (make sandbox-status says whether one runs)"
+                )
             yield
 
     def start(self, port: int = 0, exit_with_parent: bool = False) -> "Sandbox":

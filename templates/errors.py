@@ -12,6 +12,7 @@ after. `run(main)` exits with what main() returns.
 
 import contextlib
 import errno
+import fcntl
 import functools
 import gc
 import json
@@ -21,6 +22,7 @@ import signal
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 
@@ -423,6 +425,25 @@ def _escaped(found) -> str:
 # Ctrl-C, and the signals the tools take as Ctrl-C (terminated).
 STOPPING_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 NEVER_A_SECOND_STOP = signal.SIGHUP  # after a first stop signal, no one asked again (stops_held says why)
+
+
+def flock_within(descriptor, how: int, seconds: float, waiting: str, say) -> bool:
+    """flock(2) how (LOCK_EX, LOCK_SH) on descriptor, tried every 0.1 s for at most seconds: True once held, False past
+    them; waiting is said once (by say) when the first try finds it held by another. An OSError where the file system
+    has no such locks. The lock goes with the descriptor, however its process ends."""
+    deadline, said = time.monotonic() + seconds, False
+    while True:
+        try:
+            fcntl.flock(descriptor, how | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            pass
+        if time.monotonic() > deadline:
+            return False
+        if not said:
+            say(waiting)
+            said = True
+        time.sleep(0.1)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,6 @@ and moved into place all or nothing. generate.py is its command line (`make temp
 review and the tests use the same functions."""
 
 import contextlib
-import errno
 import fcntl
 import json
 import os
@@ -12,12 +11,20 @@ import shutil
 import stat
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import templates
 from templates import ROOT, ci, inputs, relative
-from templates.errors import RefusedFile, ToolError, open_regular_file, printable, read_regular_file, stops_held, untrusted_json
+from templates.errors import (
+    RefusedFile,
+    ToolError,
+    flock_within,
+    open_regular_file,
+    printable,
+    read_regular_file,
+    stops_held,
+    untrusted_json,
+)
 from templates.params import ENV_NAME, SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV, Environment, ParamsError, environment_problem, load, load_all
 
 PARAMS_DIR = ROOT / "params"
@@ -646,6 +653,10 @@ def generate(params_dir: Path, output_dir: Path, run_lint: bool = True) -> None:
     say_leftover_staging(output_dir)
 
 
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 # How long a run waits for another that holds output/ (make templates lints before it moves its files in: seconds).
 OUTPUT_WAIT_SECONDS = 300
 
@@ -686,24 +697,17 @@ def output_held(output_dir: Path, writing: bool = False):
         return
     shown = printable(str(relative(output_dir)), one_line=True)
     try:
-        deadline, said = time.monotonic() + OUTPUT_WAIT_SECONDS, False
-        while True:
-            try:
-                fcntl.flock(held, (fcntl.LOCK_EX if writing else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-                break
-            except OSError as error:
-                if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    break  # no locks on this file system
-            if time.monotonic() > deadline:
-                raise OutputHeld(
-                    f"{shown}/ is still held, after {OUTPUT_WAIT_SECONDS} s, by another run "
-                    f"{'reading or ' if writing else ''}writing it (make templates{', make review or a deploy' if writing else ''}): "
-                    "let it finish, or stop it, and run this again"
-                )
-            if not said:
-                print(f"waiting for another run {'using' if writing else 'writing'} {shown}/ to finish", file=sys.stderr)
-                said = True
-            time.sleep(0.1)
+        waiting = f"waiting for another run {'using' if writing else 'writing'} {shown}/ to finish"
+        try:
+            taken = flock_within(held, fcntl.LOCK_EX if writing else fcntl.LOCK_SH, OUTPUT_WAIT_SECONDS, waiting, say_on_stderr)
+        except OSError:  # no locks on this file system
+            taken = True
+        if not taken:
+            raise OutputHeld(
+                f"{shown}/ is still held, after {OUTPUT_WAIT_SECONDS} s, by another run "
+                f"{'reading or ' if writing else ''}writing it (make templates{', make review or a deploy' if writing else ''}): "
+                "let it finish, or stop it, and run this again"
+            )
         _held[key] = held
         try:
             yield

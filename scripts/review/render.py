@@ -538,6 +538,13 @@ def values_read(layer: Layer, node) -> str:
     return ", ".join(shown) or "no parameter"
 
 
+def rule_applies(layer: Layer, rule: dict):
+    """Whether the rule applies with the layer's values: True, False, or None where its RuleCondition is decided at
+    deploy time."""
+    when = rule.get("RuleCondition")
+    return True if when is None else layer.resolver.value(when)
+
+
 def failing_rules(review: Review) -> list[tuple[Layer, str, dict]]:
     """The assertions of the deployed layers' Rules that fail with the environment's values: CloudFormation refuses
     that layer's deploy (rules_section)."""
@@ -546,7 +553,7 @@ def failing_rules(review: Review) -> list[tuple[Layer, str, dict]]:
         for layer in review.layers
         if layer.deployed
         for name, rule in sorted(layer.template.get("Rules", {}).items())
-        if rule.get("RuleCondition") is None or layer.resolver.value(rule["RuleCondition"]) is True
+        if rule_applies(layer, rule) is True
         for assertion in rule.get("Assertions", [])
         if layer.resolver.value(assertion["Assert"]) is False
     ]
@@ -568,7 +575,7 @@ def rules_section(review: Review, layer: Layer) -> list[str]:
     ]
     for name, rule in sorted(rules.items()):
         when = rule.get("RuleCondition")
-        applies = True if when is None else resolver.value(when)
+        applies = rule_applies(layer, rule)
         if applies is False:
             lines.append(f"- **{name}**: does not apply in {env} (from {values_read(layer, when)})")
             continue
