@@ -2923,11 +2923,17 @@ def test_a_change_set_of_the_running_service_says_nothing_of_a_new_stack(sandbox
 SHIFTING = {"DeploymentStrategy": "BLUE_GREEN", "TestListenerCidr": "10.20.0.0/16"}
 
 
+def strategy_outputs(tmp_path):
+    """The run options of output/ with alb and service ROLLING, and with them SHIFTING (BLUE_GREEN)."""
+    alb_and_service = ("alb", "service")
+    rolling = output_with_parameters(tmp_path / "rolling", dict.fromkeys(alb_and_service, {"DeploymentStrategy": "ROLLING"}))
+    return rolling, output_with_parameters(tmp_path / "shifting", dict.fromkeys(alb_and_service, SHIFTING))
+
+
 def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, run, tmp_path):
     # Helper RW's walk: make diff of ROLLING -> BLUE_GREEN showed two parameter lines alone, where the deploy adds a test
     # listener, its ingress rule and two listener rules (the alb template's conditions); and the way back removes them.
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
+    rolling, shifting = strategy_outputs(tmp_path)
     sandbox.seed()
     for layer in ("cert-dns", "alb"):  # the diff is the alb layer's: the layers it reads, not the others
         assert run("deploy", "--stack", layer, *rolling, "--yes")[0] == 0
@@ -2951,8 +2957,7 @@ def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, ru
 def deployed_shifting(sandbox, run, tmp_path, traffic_moved=False):
     """Every layer deployed BLUE_GREEN on a fresh seed, with production traffic left on the alternate target group
     where traffic_moved (as a release leaves it); the run options of output/ with alb and service back to ROLLING."""
-    shifting = output_with_parameters(tmp_path / "shifting", {layer: SHIFTING for layer in ("alb", "service")})
-    rolling = output_with_parameters(tmp_path / "rolling", {layer: {"DeploymentStrategy": "ROLLING"} for layer in ("alb", "service")})
+    rolling, shifting = strategy_outputs(tmp_path)
     name = " ".join(["deployed every layer shifting", *run.extra])  # saved and put back as conftest.deployed's
     if not sandbox.restore(name):
         sandbox.seed()

@@ -2239,6 +2239,12 @@ def test_a_test_that_reaches_off_this_machine_is_refused_and_failed(reach):
     assert socket.getaddrinfo("localhost", 443) and socket.getaddrinfo("127.0.0.1", 443)
 
 
+# The stack tags of a create, and of an update that adds one (the propagation of new stack tags to the resources)
+TAGS_CREATED = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
+OWNER_TAG = {"Key": "Owner", "Value": "platform-team"}
+TAGS_RETAGGED = [*TAGS_CREATED, OWNER_TAG]
+
+
 # Helper RW's walk of the everyday change workflow: an `Owner` tag added to params/sandbox.yaml reached every stack
 # (make diff then said "same as deployed") but none of their resources: the target group and the service's log group
 # kept the tags of the create. AWS: "CloudFormation also propagates these tags to supported resources in the stack"
@@ -2246,9 +2252,8 @@ def test_a_test_that_reaches_off_this_machine_is_refused_and_failed(reach):
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_UpdateStack.html
 @pytest.mark.parametrize("how", ["update_stack", "change_set"])
 def test_new_stack_tags_reach_the_resources_of_the_stack(sandbox_aws, how):
-    created = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
-    outputs = deploy(sandbox_aws, "service", body("service"), rolling_service(), Tags=created)
-    retagged = [*created, {"Key": "Owner", "Value": "platform-team"}]
+    outputs = deploy(sandbox_aws, "service", body("service"), rolling_service(), Tags=TAGS_CREATED)
+    retagged = TAGS_RETAGGED
     if how == "update_stack":  # the deployer's way for a change of the stack tags alone
         values = [{"ParameterKey": key, "UsePreviousValue": True} for key in rolling_service()]
         sandbox_aws.cloudformation.update_stack(
@@ -2257,7 +2262,7 @@ def test_new_stack_tags_reach_the_resources_of_the_stack(sandbox_aws, how):
     else:  # a change set that changes a value and the tags, as make changeset and make execute make one
         deploy(sandbox_aws, "service", body("service"), changed(rolling_service(), "LogRetentionDays"), Tags=retagged)
     stack_tags = sandbox_aws.cloudformation.describe_stacks(StackName="service")["Stacks"][0]["Tags"]
-    assert {"Key": "Owner", "Value": "platform-team"} in stack_tags
+    assert OWNER_TAG in stack_tags
     group = sandbox_aws.logs.describe_log_groups(logGroupNamePrefix=outputs["LogGroupName"])["logGroups"][0]
     tags = sandbox_aws.logs.list_tags_for_resource(resourceArn=group["logGroupArn"])["tags"]
     assert tags.get("Owner") == "platform-team", tags
@@ -2283,11 +2288,6 @@ def _closed_udp():
     return udp
 
 
-# Helper RX's review of 475b899: the propagation of new stack tags to the resources
-TAGS_CREATED = [{"Key": "Project", "Value": "startupwebapp"}, {"Key": "Layer", "Value": "service"}]
-TAGS_RETAGGED = [*TAGS_CREATED, {"Key": "Owner", "Value": "platform-team"}]
-
-
 def test_the_second_create_change_set_of_a_waiting_stack_tags_its_resources_with_its_own_tags(sandbox_aws):
     # make changeset twice before the first create (params/'s tags edited between them), then make execute of the
     # second: the stack had the second's tags, its resources the first's (the propagation skips a CREATE change set)
@@ -2305,7 +2305,7 @@ def test_new_tags_on_a_stack_one_of_whose_resources_was_deleted_by_hand_do_not_f
     # with new stack tags, ExecuteChangeSet answered TargetGroupNotFound / LoadBalancerNotFound once it had run, the
     # stack left with the new template but the old outputs and tags
     wired = certificate_and_zone(sandbox_aws)
-    tags = [{"Key": "Project", "Value": "startupwebapp"}]
+    tags = TAGS_CREATED[:1]
     outputs = deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb") | wired, Tags=tags)
     if deleted == "target_group":
         sandbox_aws.elbv2.delete_target_group(TargetGroupArn=outputs["AlternateTargetGroupArn"])
@@ -2316,7 +2316,7 @@ def test_new_tags_on_a_stack_one_of_whose_resources_was_deleted_by_hand_do_not_f
             LoadBalancerArn=outputs["LoadBalancerArn"], Attributes=[{"Key": "deletion_protection.enabled", "Value": "false"}]
         )
         sandbox_aws.elbv2.delete_load_balancer(LoadBalancerArn=outputs["LoadBalancerArn"])
-    retagged = [*tags, {"Key": "Owner", "Value": "platform-team"}]
+    retagged = [*tags, OWNER_TAG]
     deploy(sandbox_aws, "alb", body("alb"), changed(parameters("sandbox", "alb"), "HealthCheckIntervalSeconds") | wired, Tags=retagged)
     stack = sandbox_aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
-    assert {"Key": "Owner", "Value": "platform-team"} in stack["Tags"], stack
+    assert OWNER_TAG in stack["Tags"], stack
