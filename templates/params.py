@@ -1015,7 +1015,7 @@ def traffic_shifting_problems(v: dict) -> list[str]:
             "allowed: the IPv4 CIDR of the addresses that test a release before it takes traffic (an office or VPN range)"
         )
     # CloudFormation watches the rollback alarms for RollbackMonitoringMinutes after the service update
-    # too (the deployer waits for it: scripts/deploy/deployer.py wait_for_stack). Checked only here:
+    # too (the deployer waits for it: scripts/deploy/waiting.py wait_for_stack). Checked only here:
     # a rolling release waits for nothing else, and RollbackMonitoringMinutes' 180 at most fit alone.
     release, monitoring = release_wait_minutes(v), v["RollbackMonitoringMinutes"]
     total = release + monitoring

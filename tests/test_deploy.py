@@ -81,7 +81,7 @@ from stubbed_aws import (
 import templates
 from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
-from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, zone
+from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, waiting, zone
 from scripts.deploy import status as deploy_status
 from scripts.deploy import text as deploy_text
 from scripts.deploy.aws import NO_STACK, explain
@@ -4533,26 +4533,26 @@ def test_the_revision_a_deploy_records_says_dirty_when_the_deployed_files_are_no
     (output / ENV).mkdir(parents=True)
     (output / "cert-dns.json").write_text("{}")
     (repository / "README.md").write_text("")
-    assert deploy.deployer.git_revision(output, repository) == "nogit"  # no repository yet
+    assert deploy.layer.git_revision(output, repository) == "nogit"  # no repository yet
     for argv in (["init", "-q"], ["add", "."], ["commit", "-q", "-m", "first"]):
         subprocess.run([*git, *argv], cwd=repository, check=True)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repository, capture_output=True, text=True).stdout.strip()
-    assert deploy.deployer.git_revision(output, repository) == head
+    assert deploy.layer.git_revision(output, repository) == head
     (repository / "README.md").write_text("edited")  # not what a deploy reads
-    assert deploy.deployer.git_revision(output, repository) == head
+    assert deploy.layer.git_revision(output, repository) == head
     (output / ENV / "cert-dns.json").write_text("{}")  # new
-    assert deploy.deployer.git_revision(output, repository) == f"{head}-dirty"
+    assert deploy.layer.git_revision(output, repository) == f"{head}-dirty"
     subprocess.run([*git, "add", "."], cwd=repository, check=True)
     subprocess.run([*git, "commit", "-q", "-m", "second"], cwd=repository, check=True)
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repository, capture_output=True, text=True).stdout.strip()
-    assert deploy.deployer.git_revision(output, repository) == head
+    assert deploy.layer.git_revision(output, repository) == head
     (output / "cert-dns.json").write_text('{"edited": true}')
-    assert deploy.deployer.git_revision(output, repository) == f"{head}-dirty"
-    assert deploy.deployer.git_revision(tmp_path / "elsewhere", repository) == f"{head}-dirty"
+    assert deploy.layer.git_revision(output, repository) == f"{head}-dirty"
+    assert deploy.layer.git_revision(tmp_path / "elsewhere", repository) == f"{head}-dirty"
     (repository / ".gitignore").write_text("ignored/\n")
     (repository / "ignored").mkdir()
     (repository / "ignored" / "cert-dns.json").write_text("{}")
-    assert deploy.deployer.git_revision(repository / "ignored", repository) == f"{head}-dirty"  # git status hides it
+    assert deploy.layer.git_revision(repository / "ignored", repository) == f"{head}-dirty"  # git status hides it
 
 
 def test_the_revision_of_a_sha256_checkout_with_full_hashes_still_names_a_change_set_aws_takes(tmp_path):
@@ -4574,7 +4574,7 @@ def test_the_revision_of_a_sha256_checkout_with_full_hashes_still_names_a_change
         pytest.skip("this git makes no SHA-256 repository")
     for argv in (["config", "core.abbrev", "no"], ["add", "."], ["commit", "-q", "-m", "first"]):
         subprocess.run([*git, *argv], cwd=repository, check=True)
-    revision = deploy.deployer.git_revision(output, repository)
+    revision = deploy.layer.git_revision(output, repository)
     assert re.fullmatch(REVISION, revision), revision
     longest_stack = max((templates.stack_name("a" * 16, layer) for layer in templates.LAYERS), key=len)
     create = botocore_session().get_service_model("cloudformation").operation_model("CreateChangeSet")
@@ -6505,7 +6505,7 @@ def test_a_wait_that_meets_an_answer_it_cannot_read_says_the_operation_goes_on(a
     del answer["Stacks"][0]["StackId"]
     aws.cf.add_response("describe_stacks", answer, {"StackName": stack_id("alb")})
     assert aws.run("recover", "--stack", "alb", "--yes") == 1
-    assert aws.err.startswith("error: KeyError: 'StackId', at scripts/deploy/deployer.py:"), aws.err
+    assert aws.err.startswith("error: KeyError: 'StackId', at scripts/deploy/waiting.py:"), aws.err
     assert (
         f"  the wait stopped: CloudFormation carries on with {stack('alb')} (UPDATE_ROLLBACK_IN_PROGRESS); nothing was cancelled."
         in aws.err
@@ -7658,7 +7658,8 @@ def test_the_wait_for_a_stack_is_bounded_and_says_what_is_still_in_progress(aws,
 
 
 def test_a_release_that_shifts_traffic_is_waited_for_its_shifting_and_bake_time_too():
-    from scripts.deploy.deployer import Deployer, stated_release_wait_minutes
+    from scripts.deploy.deployer import Deployer
+    from scripts.deploy.waiting import stated_release_wait_minutes
 
     values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN", "TestPauseMinutes": "0"}  # prod's waits
     bake = int(values["BakeTimeMinutes"])
@@ -8636,9 +8637,9 @@ def test_a_git_status_that_does_not_answer_in_time_makes_the_revision_dirty(monk
             raise subprocess.TimeoutExpired(argv, kwargs.get("timeout"))
         return real(argv, **kwargs)
 
-    monkeypatch.setattr(deploy.deployer.subprocess, "run", slow_status)
+    monkeypatch.setattr(deploy.layer.subprocess, "run", slow_status)
     head = real(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    assert deploy.deployer.git_revision(ROOT / "output") == f"{head}-dirty"
+    assert deploy.layer.git_revision(ROOT / "output") == f"{head}-dirty"
 
 
 def test_a_question_on_the_sandbox_says_it_is_the_sandboxs_not_an_accounts(aws, monkeypatch):
@@ -10641,7 +10642,7 @@ def test_a_change_set_still_pending_is_waited_for_like_one_being_computed(aws):
     aws.cf.add_response("describe_change_set", change_set("alb", "CREATE_PENDING"), asked)
     aws.cf.add_response("describe_change_set", change_set("alb"), asked)
     assert made.wait_for_change_set(alb, cs_name("alb"))["Status"] == "CREATE_COMPLETE"
-    assert sleeps == [deployer.POLL_START]
+    assert sleeps == [waiting.POLL_START]
 
 
 def test_an_execution_token_of_the_longest_length_allowed_names_the_change_set():
@@ -10972,7 +10973,7 @@ def test_a_half_deleted_layer_no_other_reads_is_said_to_be_deployed_again_too(la
 
 def test_an_event_stamped_the_instant_the_operation_started_is_of_it():
     # "one from started on": an event without a token at the very start is the operation's, not an earlier one's
-    from scripts.deploy.deployer import of_the_operation
+    from scripts.deploy.waiting import of_the_operation
 
     assert of_the_operation({"Timestamp": NOW}, (), NOW)
     assert not of_the_operation({"Timestamp": NOW - timedelta(milliseconds=1)}, (), NOW)
@@ -10980,7 +10981,7 @@ def test_an_event_stamped_the_instant_the_operation_started_is_of_it():
 
 def test_a_linear_release_of_one_whole_step_is_waited_for_as_its_values_say():
     # LinearStepPercent 100 is a value CloudFormation takes (1 to 100): its release is not one set by hand
-    from scripts.deploy.deployer import stated_release_wait_minutes
+    from scripts.deploy.waiting import stated_release_wait_minutes
     from templates.common import MOST_RELEASE_WAIT_MINUTES
 
     values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "LINEAR", "LinearStepPercent": "100"}
@@ -11062,10 +11063,10 @@ def test_a_create_into_our_own_stack_under_review_is_not_taken_for_one_made_mean
 
     def start_execution(*args, **kwargs):
         started.append(args)
-        raise deploy.deployer.ChangeSetKept("stopped by the test")
+        raise deploy.change_sets.ChangeSetKept("stopped by the test")
 
     monkeypatch.setattr(made, "start_execution", start_execution)
-    with pytest.raises(deploy.deployer.ChangeSetKept):
+    with pytest.raises(deploy.change_sets.ChangeSetKept):
         made.execute(layer, change_set("cert-dns"), exists=False)
     assert len(started) == 1  # and no ListChangeSets: the stubbed fixture fails on one
 

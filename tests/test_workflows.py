@@ -570,7 +570,7 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
     time from the workflow, each wait's bound as the module that waits uses it, and the longest
     release the params check lets through, found by asking the check."""
     import templates
-    from scripts.deploy import deployer as change_sets
+    from scripts.deploy import change_sets
     from templates.common import CI_JOB_STEPS_MINUTES
     from templates.params import traffic_shifting_problems
 

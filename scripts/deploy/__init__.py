@@ -4,8 +4,8 @@ Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs; drift: 
 input (diff, drift: any error), 130 interrupted.
 
 Here: the command line (parse, validate, main). commands.py has one method per command,
-deployer.py the Deployer they use, guards.py its refusals before it changes anything, text.py
-what it prints, aws.py the clients, call counts and error lines, history.py the release history,
+deployer.py the Deployer they use (its parts in reading.py, change_sets.py and waiting.py),
+guards.py its refusals before it changes anything, text.py what it prints, aws.py the clients, call counts and error lines, history.py the release history,
 lock.py the environment's lock, policies.py relaxing a stack policy for an --allow-replace update
 and putting it back (also one a stopped run left relaxed)."""
 

@@ -16,7 +16,6 @@ import templates
 from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone
-from scripts.deploy.deployer import stated_whole_number
 from scripts.deploy.failure import Failure, Refused, RefusedAhead, UpstreamsNotDeployed
 from scripts.deploy.history import (
     abandoned,
@@ -31,6 +30,7 @@ from scripts.deploy.history import (
 from scripts.deploy.layer import compact, layer_named_in, revision_named_in
 from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, UPDATE_ROLLING_BACK, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
+from scripts.deploy.waiting import stated_whole_number
 from templates.errors import RefusedFile, Terminated, printable
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV

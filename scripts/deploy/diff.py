@@ -7,9 +7,10 @@ import shlex
 from dataclasses import dataclass
 
 from scripts.deploy import guards, purge, text
-from scripts.deploy.deployer import Deployer, reason_of
+from scripts.deploy.deployer import Deployer
 from scripts.deploy.layer import template_problem
 from scripts.deploy.policies import ALLOW_ALL_POLICY
+from scripts.deploy.reading import reason_of
 from scripts.deploy.status import UPDATABLE
 from scripts.deploy.text import parameter_values
 from templates.errors import printable, untrusted_json

@@ -4,11 +4,13 @@ anything is sent to AWS."""
 
 import json
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import templates
 from scripts.deploy.failure import Failure
+from templates import ROOT
 from templates.errors import RefusedFile, printable, read_regular_file
 from templates.generation import MOST_OWN_FILE_BYTES, render
 
@@ -157,8 +159,33 @@ def configuration_problem(config, declared: frozenset) -> str | None:
     return None
 
 
-# What deployer.git_revision gives: a commit's short hash, with -dirty where the files deployed are not the commit's.
+# What git_revision gives: a commit's short hash, with -dirty where the files deployed are not the commit's.
 REVISION = r"(?:[0-9a-f]{4,40}|nogit)(?:-dirty)?"
+
+
+def git_revision(output_dir: Path, root: Path = ROOT) -> str:
+    """What change-set names and the release history call the deployed files: HEAD's short hash,
+    with "-dirty" unless output_dir (what the deploy reads) is what HEAD holds: a file edited, new
+    or git-ignored there, a directory outside the repository, or a status git did not give in time;
+    "nogit" without git or a repository."""
+
+    def git(*argv):
+        return subprocess.run(["git", *argv], cwd=root, capture_output=True, text=True, timeout=10)
+
+    try:
+        # at most 40 hex digits (layer.REVISION): --short honours core.abbrev, and a SHA-256 repository's full hash,
+        # 64, would make a change set name past CreateChangeSet's 128 characters
+        head = git("rev-parse", "--short", "HEAD").stdout.strip()[:40]
+    except (OSError, subprocess.SubprocessError):
+        return "nogit"
+    if not head:
+        return "nogit"
+    try:
+        status = git("status", "--porcelain", "--ignored=matching", "--untracked-files=all", "--", str(Path(output_dir).resolve()))
+        clean = status.returncode == 0 and not status.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        clean = False
+    return head if clean else f"{head}-dirty"
 
 
 def revision_named_in(change_set_name, stack) -> str:
