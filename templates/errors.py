@@ -515,21 +515,41 @@ def end_quietly(number, frame):
     os._exit(128 + number)
 
 
+_forking = 0  # the process that forks, as the child sees it: its parent (os.getppid() may already name another)
+
+
+def _before_fork():
+    global _forking
+    _forking = os.getpid()
+
+
 def _after_fork_in_child():
     if _forks_end_quietly.is_set():
         for number in STOPPING_SIGNALS:
             if signal.getsignal(number) not in (signal.SIG_IGN, None):
                 signal.signal(number, end_quietly)
+        threading.Thread(target=end_with_parent, args=(_forking,), name="end-with-parent", daemon=True).start()
 
 
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+def end_with_parent(parent: int) -> None:
+    """A worker whose tool was killed outright (kill -9, the out-of-memory killer) waited on a pipe for good, for work
+    (cfn-lint's pool) or to send a result no one reads (checkov's, whose read end it holds itself), keeping the
+    scanner's memory and the tool's stdout (`make check | tee log` never ended): it ends once its parent is gone (it is
+    then another process's child)."""
+    while os.getppid() == parent:
+        time.sleep(0.2)
+    os._exit(1)
 
 
 @contextlib.contextmanager
 def forks_end_quietly():
     """Processes forked within the block (checkov forks its workers) end at once and without a word at a
     stop signal: Ctrl-C reaches the whole process group, the tool says `interrupted` for all, and each
-    worker's KeyboardInterrupt was a traceback multiprocessing printed."""
+    worker's KeyboardInterrupt was a traceback multiprocessing printed; and they end once the tool is gone
+    (end_with_parent: killed outright, it left them blocked for good)."""
     _forks_end_quietly.set()
     try:
         yield

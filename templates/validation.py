@@ -9,7 +9,6 @@ import multiprocessing
 import os
 import signal
 import threading
-import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -203,17 +202,7 @@ def start_worker(runner) -> None:
     # It forked with the stop signals held back (lint_groups), and a fork keeps its parent's mask: held back for good
     # otherwise. One pending since the fork ends it here, by the handler forks_end_quietly gave it.
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOPPING_SIGNALS)
-    _worker_runner = runner
-    threading.Thread(target=end_with_parent, args=(os.getppid(),), name="end-with-parent", daemon=True).start()
-
-
-def end_with_parent(parent: int) -> None:
-    """A worker whose tool was killed outright (kill -9, the out-of-memory killer) waited for work on the pool's pipe for
-    good, which it holds open itself, keeping cfn-lint's memory and the tool's stdout (`make check | tee log` never
-    ended): it ends once its parent is gone (it is then another process's child)."""
-    while os.getppid() == parent:
-        time.sleep(0.2)
-    os._exit(1)
+    _worker_runner = runner  # (forked within forks_end_quietly, it ends with its parent: errors.end_with_parent)
 
 
 def lint_in_worker(paths: list[Path]) -> list[tuple[str, str]]:

@@ -1417,6 +1417,48 @@ def test_lint_workers_whose_tool_was_killed_end_by_themselves(tmp_path):
     assert left == [], f"still running 10 s after their tool was killed: {left}"
 
 
+def test_checkov_workers_whose_review_was_killed_end_by_themselves(tmp_path):
+    # make review killed outright (`kill -9`, the OOM killer) while checkov parsed in its forked workers (its
+    # ParallelRunner, fork): each worker blocked for good sending a result to the pipe only the review read, whose read
+    # end it holds itself (inherited), keeping checkov's memory and the review's stdout and stderr (`make review | tee
+    # log` never ended). Forked within forks_end_quietly, they end once their parent is gone, as cfn-lint's do.
+    import time
+
+    probe = (
+        "import os, sys, time\n"
+        "from checkov.common.parallelizer.parallel_runner import ParallelRunner\n"
+        "from templates.errors import forks_end_quietly\n"
+        "def parsed(item):\n    return item, bytes(1 << 20)\n"  # as a parsed template and its lines: past a pipe's buffer
+        "with forks_end_quietly():\n"
+        "    results = ParallelRunner(workers_number=2).run_function(parsed, [1, 2])\n"
+        "    next(results)\n"  # the workers forked; one result read, the other worker's send then waits on the review
+        "print('forked', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    tool = subprocess.Popen(
+        [sys.executable, "-c", probe], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert tool.stdout.readline() == "forked\n", tool.stderr.read()
+        workers = [pid for pid in _session_processes(tool.pid) if pid != tool.pid]
+        assert workers, "no worker forked"
+        os.kill(tool.pid, signal.SIGKILL)
+        tool.wait()
+        deadline = time.monotonic() + 10
+        while _running(workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _running(workers)
+    finally:
+        _end_session(tool)
+    assert left == [], f"still running 10 s after the review was killed: {left}"
+
+
+def _running(pids) -> list[int]:
+    """Those of pids not ended (a zombie has ended: what reaps it is no matter here)."""
+    listed = subprocess.run(["ps", "-o", "pid=,stat=", "-p", ",".join(map(str, pids))], capture_output=True, text=True).stdout
+    return [int(pid) for pid, state in (line.split() for line in listed.splitlines() if line.strip()) if not state.startswith("Z")]
+
+
 # An attacker review of 1beee17: Ctrl-C twice to the group while a tool linted hung it (older: the workers ignored SIGINT).
 
 
