@@ -433,8 +433,9 @@ def create_deploy_role(t: Template, p, provider_arn, execution_role: Role) -> Ro
             Resource=[arn("logs", f"log-group:/ecs/{PROJECT}-*")],
         ),
         # make verify reads target health; a deploy of the alb layer reads where the listener rules send
-        # traffic before it changes them (scripts/deploy/deployer.py), and a destroy, or a deploy that replaces
-        # the load balancer, whether its deletion protection is on (scripts/deploy/purge.py deletion_protected).
+        # traffic before it changes them (scripts/deploy/guards.py refuse_moving_shifted_traffic), and a destroy,
+        # or a deploy that replaces the load balancer, whether its deletion protection is on
+        # (scripts/deploy/purge.py deletion_protected).
         # None has resource-level permissions:
         # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html
         Statement(

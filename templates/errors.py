@@ -549,7 +549,8 @@ def forks_end_quietly():
     """Processes forked within the block (checkov forks its workers) end at once and without a word at a
     stop signal: Ctrl-C reaches the whole process group, the tool says `interrupted` for all, and each
     worker's KeyboardInterrupt was a traceback multiprocessing printed; and they end once the tool is gone
-    (end_with_parent: killed outright, it left them blocked for good)."""
+    (end_with_parent: killed outright, it left them blocked for good). So does what a worker forks, once that worker
+    is gone: neither scanner's workers fork anything that outlives them."""
     _forks_end_quietly.set()
     try:
         yield

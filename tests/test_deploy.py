@@ -10612,7 +10612,7 @@ def test_an_upstream_stack_settled_in_any_updatable_state_is_read_from(aws, stat
     assert f"{stack('alb')}: no changes" in aws.out, aws.out
 
 
-# --- from a mutation audit of deployer.py ------------------------------------------------------------
+# --- from a mutation audit of deployer.py (now deployer.py and its parts) -----------------------------------
 def test_the_image_of_a_failed_first_create_is_not_the_one_its_create_again_deploys(aws):
     # RECREATE=1 deletes the failed stack and creates it with params' ImageTag; the ECR look before
     # anything (guards.refuse_a_missing_image) and make diff asked for the failed create's image.
@@ -10968,7 +10968,7 @@ def test_a_half_deleted_layer_no_other_reads_is_said_to_be_deployed_again_too(la
     assert said.endswith(f"free them, then make destroy STACK={layer} ENV={ENV}, then make deploy STACK={layer} ENV={ENV}"), said
 
 
-# --- boundaries and advice a mutation audit of scripts/deploy/deployer.py found untested ------------------------
+# --- boundaries and advice a mutation audit of scripts/deploy/deployer.py (now it and its parts) found untested
 
 
 def test_an_event_stamped_the_instant_the_operation_started_is_of_it():

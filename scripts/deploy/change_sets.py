@@ -27,7 +27,7 @@ from scripts.deploy.status import ALREADY_EXECUTED, SUCCEEDED, UPDATABLE
 from scripts.deploy.text import parameter_values
 from scripts.deploy.waiting import monitoring_minutes, of_the_operation
 from templates import CHANGE_SET_WAIT_MINUTES, params
-from templates.errors import printable, stops_held
+from templates.errors import printable
 from templates.inputs import KEEP_RUNNING_COUNT
 
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
@@ -169,16 +169,6 @@ class ChangeSets:
             token = next_page_token(more, seen, "DescribeChangeSet")
         return change_set
 
-    def nothing_changed(self, layer_name) -> str:
-        """What a refusal of the layer's change set, or of its stack, leaves: in a run that changed earlier layers, not nothing."""
-        changed = [name for name, outcome in self.outcomes.items() if outcome != "no changes" and name != layer_name]
-        said = "nothing changed" if not changed else f"nothing changed in {layer_name}"
-        if layer_name in self.recreated:  # gone: a deploy again creates it without RECREATE=1
-            said = f"{said} but the deletion of {templates.stack_name(self.env, layer_name)}'s failed first create (RECREATE=1)"
-        if changed:
-            said += f"; this run changed {text.in_words(changed)} before it (the summary above)"
-        return said
-
     def delete_change_set(self, stack, name):
         self.cf.delete_change_set(StackName=stack, ChangeSetName=name)
 
@@ -240,25 +230,6 @@ class ChangeSets:
             advice.downstream_to_deploy(self, layer, outputs_before, found)
             advice.shared_values_to_deploy(self, layer, before, given)
         self.settle(layer, change_set)  # a service just created, or replaced (SERVICE_REPLACED_BY), stated its count
-
-    @contextlib.contextmanager
-    def recording(self, layer, image, replaced):
-        """While a service release is recorded in the history (recorded(), yielded, says it is), stop
-        signals are held: a Ctrl-C there left the live release out of the history, and a rollback then
-        went too far back. The first says what the run finishes first; a second stops it at once,
-        saying a rollback from the release must name the image."""
-        done = []
-        try:
-            with stops_held(
-                held=lambda: self.say(
-                    f"{layer.stack}: stopping once the release of {image} is recorded (Ctrl-C again, or a SIGTERM, stops now)"
-                )
-            ):
-                yield lambda: done.append(True)
-        except BaseException:  # a second Ctrl-C, or an error before the record: the release is live all the same
-            if not done:
-                self.say("warning: " + text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced))
-            raise
 
     @staticmethod
     def execution_token(name) -> str:
@@ -536,3 +507,48 @@ class ChangeSets:
             s.get("ChangeSetName", "(unnamed)") + (f" (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" if "CreationTime" in s else "")
             for s in waiting
         )
+
+    # --- once the execution has ended: the stack protected, its outcome said, a new service settled ---------
+    def settle(self, layer, created):
+        """A service stack just created, or updated with a new service (Deployer.parameters), stated its
+        first task count; switch it at once to leaving the count to auto-scaling, so that the next
+        deploy of unchanged files is a quiet no-op and a later rollback does not restore the count."""
+        given = parameter_values(created)
+        if given.get(KEEP_RUNNING_COUNT) != "false":
+            return
+        self.say(f"{layer.stack}: from now on, updates leave the running task count to auto-scaling ({KEEP_RUNNING_COUNT}=true)")
+        change_set = self.create_change_set(layer, given | {KEEP_RUNNING_COUNT: "true"}, exists=True, suffix="-settle")
+        if change_set:
+            name, started = change_set["ChangeSetName"], self.now()
+            with self.discarded_if_stopped(layer, change_set, exists=True):
+                self.start_execution(layer, change_set, started)
+            self.finish(layer, self.wait_for_stack(layer.stack, self.execution_tokens(name), started, operation="update"))
+
+    def protect(self, layer, found):
+        # The stack policy before termination protection: a run stopped between the two leaves the
+        # protection off, which the next run sees (deploy, with no changes) and finishes.
+        if layer.policy:
+            self.policies.restore(layer)
+        if not found.get("EnableTerminationProtection"):
+            self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
+            found["EnableTerminationProtection"] = True
+
+    def finish(self, layer, found, outputs=True):
+        status = found["StackStatus"]
+        if status not in SUCCEEDED:
+            self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''), one_line=True)}".rstrip(": "))
+            self.print_failures()
+            self.say_stopped_tasks_unsaid(layer, found)
+            # What each stack status means: the page status.py cites.
+            hint = {
+                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
+                "ROLLBACK_FAILED": self.way_out(layer.name, status),
+                "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
+                "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
+            }.get(status, "see the failed resources above")
+            raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.policies.still_relaxed()}")
+        self.say(f"{layer.stack}: {status}")
+        if status == "UPDATE_COMPLETE":
+            self.say(*text.left_outside_the_stack(self.events, layer.stack))
+        if outputs:
+            self.say(*text.outputs(found))

@@ -6,8 +6,8 @@ Shaped like aws-cli's customizations/cloudformation/deployer.py: one small metho
 decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
 read with DescribeStacks once per run.
 
-This module holds the run's state and plumbing, what a deploy sends, a layer's deploy and destroy, and
-the release history; its parts, each a class the Deployer is made of and sharing its state, are apart:
+This module holds the run's state and plumbing, what a deploy sends, the settling of a stack before a
+change set (ready), a layer's deploy and destroy, and the release history; its parts, each a class the Deployer is made of and sharing its state, are apart:
 reading.py reads the stacks, change_sets.py makes and executes a change set, waiting.py waits for
 CloudFormation and says what its events tell."""
 
@@ -34,7 +34,7 @@ from scripts.deploy.status import FIRST_CREATE_FAILED, SUCCEEDED, UPDATABLE, bus
 from scripts.deploy.text import NOT_CONFIRMED, parameter_values
 from scripts.deploy.waiting import StackWaiting, monitoring_minutes, stated_whole_number
 from templates import params
-from templates.errors import printable
+from templates.errors import printable, stops_held
 from templates.generation import OUTPUT_DIR, PARAMS_DIR
 from templates.inputs import IMAGE_TAG, KEEP_RUNNING_COUNT, SERVICE_REPLACED_BY
 from templates.resolver import Resolver
@@ -120,6 +120,16 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         self.on_aws = on_aws
 
     # --- plumbing -------------------------------------------------------------------------
+    def nothing_changed(self, layer_name) -> str:
+        """What a refusal of the layer's change set, or of its stack, leaves: in a run that changed earlier layers, not nothing."""
+        changed = [name for name, outcome in self.outcomes.items() if outcome != "no changes" and name != layer_name]
+        said = "nothing changed" if not changed else f"nothing changed in {layer_name}"
+        if layer_name in self.recreated:  # gone: a deploy again creates it without RECREATE=1
+            said = f"{said} but the deletion of {templates.stack_name(self.env, layer_name)}'s failed first create (RECREATE=1)"
+        if changed:
+            said += f"; this run changed {text.in_words(changed)} before it (the summary above)"
+        return said
+
     def service_tag(self, layer_name) -> str:
         """TAG=<the run's> for a command printed for the service layer: run without it, it releases another image."""
         return f" TAG={self.image_tag}" if self.image_tag and layer_name == "service" else ""
@@ -370,51 +380,6 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
             else:
                 raise Failure(f"error: {layer.stack} is {status}{reason_of(found)}: {self.way_out(layer.name, status)}")
 
-    # --- after a change set ran -------------------------------------------------------------
-    def settle(self, layer, created):
-        """A service stack just created, or updated with a new service (Deployer.parameters), stated its
-        first task count; switch it at once to leaving the count to auto-scaling, so that the next
-        deploy of unchanged files is a quiet no-op and a later rollback does not restore the count."""
-        given = parameter_values(created)
-        if given.get(KEEP_RUNNING_COUNT) != "false":
-            return
-        self.say(f"{layer.stack}: from now on, updates leave the running task count to auto-scaling ({KEEP_RUNNING_COUNT}=true)")
-        change_set = self.create_change_set(layer, given | {KEEP_RUNNING_COUNT: "true"}, exists=True, suffix="-settle")
-        if change_set:
-            name, started = change_set["ChangeSetName"], self.now()
-            with self.discarded_if_stopped(layer, change_set, exists=True):
-                self.start_execution(layer, change_set, started)
-            self.finish(layer, self.wait_for_stack(layer.stack, self.execution_tokens(name), started, operation="update"))
-
-    def protect(self, layer, found):
-        # The stack policy before termination protection: a run stopped between the two leaves the
-        # protection off, which the next run sees (deploy, with no changes) and finishes.
-        if layer.policy:
-            self.policies.restore(layer)
-        if not found.get("EnableTerminationProtection"):
-            self.cf.update_termination_protection(StackName=layer.stack, EnableTerminationProtection=True)
-            found["EnableTerminationProtection"] = True
-
-    def finish(self, layer, found, outputs=True):
-        status = found["StackStatus"]
-        if status not in SUCCEEDED:
-            self.say(f"{layer.stack}: {status}: {printable(found.get('StackStatusReason', ''), one_line=True)}".rstrip(": "))
-            self.print_failures()
-            self.say_stopped_tasks_unsaid(layer, found)
-            # What each stack status means: the page status.py cites.
-            hint = {
-                "ROLLBACK_COMPLETE": self.taken_name_hint(layer) or self.way_out(layer.name, status),
-                "ROLLBACK_FAILED": self.way_out(layer.name, status),
-                "UPDATE_ROLLBACK_COMPLETE": "the update rolled back to the previous template; fix the cause above and deploy again",
-                "UPDATE_ROLLBACK_FAILED": text.recover_hint(self.env, layer.name),
-            }.get(status, "see the failed resources above")
-            raise Failure(f"error: {layer.stack} ended {status}: {hint}{self.policies.still_relaxed()}")
-        self.say(f"{layer.stack}: {status}")
-        if status == "UPDATE_COMPLETE":
-            self.say(*text.left_outside_the_stack(self.events, layer.stack))
-        if outputs:
-            self.say(*text.outputs(found))
-
     # --- one run at a time per environment, and the release history ---------------------------
 
     @functools.cached_property
@@ -432,6 +397,25 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
     @functools.cached_property
     def history(self):
         return ReleaseHistory(self.client("ssm"), self.env, self.say, self.sleep)
+
+    @contextlib.contextmanager
+    def recording(self, layer, image, replaced):
+        """While a service release is recorded in the history (recorded(), yielded, says it is), stop
+        signals are held: a Ctrl-C there left the live release out of the history, and a rollback then
+        went too far back. The first says what the run finishes first; a second stops it at once,
+        saying a rollback from the release must name the image."""
+        done = []
+        try:
+            with stops_held(
+                held=lambda: self.say(
+                    f"{layer.stack}: stopping once the release of {image} is recorded (Ctrl-C again, or a SIGTERM, stops now)"
+                )
+            ):
+                yield lambda: done.append(True)
+        except BaseException:  # a second Ctrl-C, or an error before the record: the release is live all the same
+            if not done:
+                self.say("warning: " + text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced))
+            raise
 
     def record_release(self, image_tag, rolled_back_from=None, stack_created=None, replaced=None, revision=None):
         """replaced: the image the stack ran before (what a rollback from this release goes back to); revision: the one
