@@ -2263,7 +2263,9 @@ def test_ctrl_c_once_the_command_finished_or_its_change_set_was_followed_adds_no
     on_each_client(monkeypatch, "after-call.ssm.DeleteParameter", sigint)
     code, out, err = run("changeset", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-left")
     monkeypatch.undo()
-    assert sent and code == 130 and err.splitlines()[-1] == "interrupted", out + err
+    assert sent and code == 130 and err.splitlines()[-1] == "interrupted as its lock was freed, once make changeset had finished (above)", (
+        out + err
+    )
     name = re.search(r"CHANGESET=(\S+)", out).group(1)
 
     def answer_lost(attempts, **_):
@@ -3127,3 +3129,108 @@ def test_ctrl_c_in_the_look_after_a_change_set_is_left_names_that_change_set_not
     sandbox.client("cloudformation").describe_change_set(StackName=templates.stack_name(ENV, "alb"), ChangeSetName=name)  # still there
     assert "it makes a new change set" not in err, err
     assert name in err, err
+
+
+def test_a_rollback_stopped_as_it_frees_the_lock_once_done_says_it_is_done_and_that_another_goes_one_release_further(
+    sandbox, run, monkeypatch
+):
+    """Helper P2: Ctrl-C while a finished rollback freed its lock (held until the lock is freed, then acted on) ended
+    with `interrupted` alone, exit 130: the rollback done and recorded, said nowhere as such; the natural retry, make
+    rollback again, then rolled back one release further (as the stopped-after-its-update case says)."""
+    import os
+    import signal
+
+    deployed(sandbox, run)
+    first = SANDBOX.values["ImageTag"]
+    for tag in (f"{first}-one", f"{first}-two"):
+        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    lock = f"/{templates.PROJECT}/{ENV}/deploy-lock"
+
+    def ctrl_c_as_the_lock_is_freed(params, **_):
+        if params.get("Name") == lock:
+            os.kill(os.getpid(), signal.SIGINT)  # as a Ctrl-C: held until the lock is freed
+
+    on_each_client(monkeypatch, "provide-client-params.ssm.DeleteParameter", ctrl_c_as_the_lock_is_freed)
+    code, out, err = run("rollback", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    (found,) = sandbox.client("cloudformation").describe_stacks(StackName=stack("service"))["Stacks"]
+    assert {p["ParameterKey"]: p["ParameterValue"] for p in found["Parameters"]}["ImageTag"] == f"{first}-one"  # done
+    assert f"make rollback ENV={ENV} again would roll back from {first}-one" in out + err, out + err
+
+
+@pytest.mark.parametrize("command", ["rollback", "deploy"])
+def test_a_service_command_refused_for_an_alb_stuck_in_a_failed_rollback_names_itself_as_the_way_on(sandbox, run, tmp_path, command):
+    """Helper P2: make rollback (or a release, make deploy STACK=service TAG=...) refused while the alb stack is
+    UPDATE_ROLLBACK_FAILED ended its way on with ", then deploy service again": no command to copy, and for a
+    rollback the wrong one (make deploy STACK=service keeps the running image: the bad release stays). The way on
+    is the command that was refused, run again (with its TAG=, which a deploy without it would drop)."""
+    deployed(sandbox, run)
+    first = SANDBOX.values["ImageTag"]
+    assert run("deploy", "--stack", "service", "--image-tag", f"{first}-bad", "--yes")[0] == 0
+    # The alb layer stuck: an update that fails (a security group that does not exist) while the group its rollback
+    # puts the ingress rule back into was deleted by hand.
+    sandbox.client("ec2").delete_security_group(GroupId=SANDBOX.values["BackendSecurityGroupId"])
+    missing = "sg-0123456789abcdef0"
+    code, out, err = run("deploy", "--stack", "alb", *output_with_parameter(tmp_path, "alb", "BackendSecurityGroupId", missing), "--yes")
+    assert code == 1 and "UPDATE_ROLLBACK_FAILED" in err, out + err
+    argv = ["rollback", "--stack", "service"] if command == "rollback" else ["deploy", "--stack", "service", "--image-tag", f"{first}-fix"]
+    code, out, err = run(*argv, "--yes")
+    assert code == 1 and f"reads {stack('alb')}, which is UPDATE_ROLLBACK_FAILED" in err, out + err
+    assert "deploy service again" not in err, err
+    assert err.rstrip().endswith(", then run this command again"), err
+
+
+def test_a_release_stopped_in_its_wait_says_at_once_that_it_frees_the_lock_before_aws_answers(sandbox, run, monkeypatch):
+    """Helper P2: Ctrl-C in a release's wait, AWS (the sandbox, paused) not answering: nothing was said until the lock's
+    GetParameter had gone unanswered (20 s a try), then only `the sandbox not answering GetParameter ...: retry 1 of 4`
+    lines, for up to about 2 minutes, before the run said it was interrupted, what CloudFormation does, and how to
+    follow it. A run stopped while it takes the lock says at once that it is freeing it and that Ctrl-C again stops at
+    once (README, Faults); one stopped in its wait should too, before the lock's first unanswered request."""
+    from botocore.exceptions import ReadTimeoutError
+
+    deployed(sandbox, run)
+    executed, unanswered = [], []
+    on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", lambda **_: executed.append(True))
+
+    def ctrl_c_in_the_wait(**_):
+        if executed:
+            raise KeyboardInterrupt
+
+    def the_lock_unanswered_once(request, **_):
+        if executed and b"deploy-lock" in (request.body or b"") and not unanswered:
+            unanswered.append(True)
+            raise ReadTimeoutError(endpoint_url=sandbox.environment()["AWS_ENDPOINT_URL"])
+
+    on_each_client(monkeypatch, "before-call.cloudformation.DescribeStacks", ctrl_c_in_the_wait)
+    on_each_client(monkeypatch, "before-send.ssm.GetParameter", the_lock_unanswered_once)
+    code, out, err = run("deploy", "--stack", "service", "--image-tag", f"{SANDBOX.values['ImageTag']}-stopped", "--yes")
+    monkeypatch.undo()
+    assert code == 130 and unanswered, out + err
+    lines = err.splitlines()
+    (retry,) = [index for index, line in enumerate(lines) if "not answering GetParameter" in line]
+    assert any("lock" in line for line in lines[:retry]), err
+
+
+def test_releases_says_when_the_running_image_is_in_no_release_as_make_rollback_then_asks_for_tag(sandbox, run, monkeypatch):
+    """Helper P2: after a release left unrecorded (its run stopped in the wait, as its own message warns, or its
+    history write refused), make releases listed the history with the previous release on top and `... runs image
+    <new>` below, saying nothing; make rollback, which the list is said to show the history of, then refused: no release
+    names the running image, name one with TAG=. The last line should say so, as the list's entries do for a release
+    out of order."""
+    deployed(sandbox, run)
+    history = f"/{templates.PROJECT}/{ENV}/service/releases"
+    new = f"{SANDBOX.values['ImageTag']}-unrecorded"
+
+    def refused(params, **_):
+        if params.get("Name") == history:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "not allowed"}}, "PutParameter")
+
+    on_each_client(monkeypatch, "provide-client-params.ssm.PutParameter", refused)
+    run("deploy", "--stack", "service", "--image-tag", new, "--yes")
+    monkeypatch.undo()
+    code, out, err = run("rollback", "--stack", "service")
+    assert code == 1 and "which no release in the history" in err, out + err
+    code, out, err = run("releases")
+    assert code == 0, out + err
+    last = out.splitlines()[-1]
+    assert last.startswith(f"{stack('service')} runs image {new}") and "TAG=" in last, out

@@ -537,24 +537,27 @@ def main(
             image_tag=args.image_tag,
         )
         locked, stopped_by, code = locking and args.command in LOCKING_COMMANDS, None, None
+        commands = Commands(deployer, args, layers, environment)
         try:
             if locked:
                 deployer.lock.take(args.command)
                 deployer.relaxed_marks.read()
-            code = COMMANDS[args.command](Commands(deployer, args, layers, environment))
+            code = COMMANDS[args.command](commands)
         except BaseException as error:
             stopped_by = error
             raise
         finally:  # also on a failure and on Ctrl-C: the next run must not find the lock taken
             if locked:
+                stopping = isinstance(stopped_by, KeyboardInterrupt) or (isinstance(stopped_by, Failure) and stopped_by.code == 130)
                 try:
-                    deployer.lock.release()
+                    deployer.lock.release(stopping)
                 except KeyboardInterrupt:
                     # Stopped (again) while the lock was freed, which said so: what stopped the run, if anything,
                     # is what it says, such as a change set that may have started; a command that had finished
-                    # leaves nothing to go on with.
+                    # says so, and what it did where running it again would not be a no-op.
                     if stopped_by is None:
-                        raise Failure(INTERRUPTED, 130) from None
+                        done = f"{INTERRUPTED} as its lock was freed, once make {args.command} had finished (above)"
+                        raise Failure(f"{done}: {commands.done}" if commands.done else done, 130) from None
         if locked and code == 0 and deployer.lock.value is not None:
             # It said why (a warning); the next run that takes the lock is refused: in CI, a step later, had this one passed.
             raise Failure(

@@ -102,6 +102,9 @@ class Commands:
     def __init__(self, deployer, args, layers, environment):
         self.deployer, self.args, self.layers, self.environment = deployer, args, layers, environment
         self.env = args.env
+        # What the command, once it has finished, says if a stop ends the run as it frees its lock (main): a rerun to go
+        # on would not be a no-op (make rollback's would roll back a second time)
+        self.done = None
 
     @contextlib.contextmanager
     def summed_up_if_stopped(self, layer, then=lambda: ()):
@@ -859,31 +862,7 @@ class Commands:
                     f"{len(every) - len(releases)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
                     f"again at {stack_mark(creation_time)}): not rolled back to"
                 )
-            last, named = (releases[-1] if releases else None), any(entry["image_tag"] == running for entry in releases)
-            # What ran before the running image is not known when it is not the history's last release,
-            # yet an earlier one (a rollback or release whose wait stopped before it was recorded: going
-            # by its old release would roll back a second time), or when no release names it (released
-            # outside this tool, or not recorded: going by the last one would skip what ran in between).
-            if last and last["image_tag"] != running and named:
-                unknown = (
-                    f"but the last release in the history ({deployer.history.name}) is {last['image_tag']} "
-                    f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
-                    f"stopped: it has finished, and {said} runs)"
-                )
-            elif last and not named:
-                unknown = (
-                    f"which no release in the history ({deployer.history.name}) names: it was released outside make deploy, or its "
-                    "release was not recorded"
-                )
-            elif evidence := unrecorded_release_of(releases, running):
-                # It ran before any release of it the history holds: what ran before that release is not recorded, and
-                # going by the history's order would skip what ran in between.
-                unknown = (
-                    f"whose own release the history ({deployer.history.name}) does not hold (not recorded, or trimmed from it), "
-                    f"though it ran: {evidence}"
-                )
-            else:
-                unknown = None
+            unknown = unknown_before(releases, running, said, deployer.history.name)
             if unknown:
                 raise Failure(
                     f"error: {layer.stack} runs image {said}, {unknown}. What ran before {said} is not known: name the image to "
@@ -929,6 +908,7 @@ class Commands:
         done = f"  the rollback to {shown} is done and recorded: make rollback ENV={self.env} again would roll back from {shown} too"
         with self.summed_up_if_stopped(layer, lambda: [done] if deployer.release_recorded else []):
             deployer.deploy(deployer.as_deployed(layer), image_tag, self.args.allow_replace)
+        self.done = done.strip() if deployer.release_recorded else None
         return 0
 
     def verify(self) -> int:
@@ -1289,7 +1269,10 @@ class Commands:
             line = f"{entry.get('time', '?')}  {entry['image_tag']}  git {entry.get('revision', '?')}  by {entry.get('by', '?')}"
             deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))
         if running:
-            deployer.say(f"{stack} runs image {printable(running, one_line=True)}")
+            said = printable(running, one_line=True)
+            unknown = unknown_before(ours, running, said, deployer.history.name)
+            # as make rollback without TAG= then refuses: said where the list is read, before the rollback is needed
+            deployer.say(f"{stack} runs image {said}" + (f", {unknown}: make rollback asks for TAG=<image tag>" if unknown else ""))
         elif theirs:
             deployer.say(f"{text.not_ours(stack, deployer.own_tags(found))}: no release of ours runs")
         else:  # none, or one whose first create failed (rolled back or rolling back) or that waits under review
@@ -1413,6 +1396,8 @@ COMMANDS = {
     "logs": Commands.logs,
     "releases": Commands.releases,
 }
+
+
 # Commands that change an environment hold its lock (scripts/deploy/lock.py) while they run. A one-off
 # task does too: a migration while a deploy replaces the tasks (or two migrations at once) is what the
 # lock is for, and the workflow runs one right before its service update. It holds the lock until the
@@ -1420,6 +1405,28 @@ COMMANDS = {
 # What Ctrl-C outside a stack operation (a wait says how to follow its own) leaves to do: nothing is half
 # done, and the same command goes on, saying no changes for what is done. Not so for a rollback (done, it would
 # go one release further back) or a task (it would run twice); the rest say their own or change nothing.
+def unknown_before(releases, running, said, history) -> str | None:
+    """Why what ran before the running image (said: as printed) is not known from the stack's releases, as make rollback
+    without TAG= refuses for, and make releases notes; None when it is. Not known when it is not the history's last
+    release, yet an earlier one (a rollback or release whose wait stopped before it was recorded: going by its old
+    release would roll back a second time), or when no release names it (released outside this tool, or not recorded:
+    going by the last one would skip what ran in between)."""
+    last, named = (releases[-1] if releases else None), any(entry["image_tag"] == running for entry in releases)
+    if last and last["image_tag"] != running and named:
+        return (
+            f"but the last release in the history ({history}) is {last['image_tag']} "
+            f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
+            f"stopped: it has finished, and {said} runs)"
+        )
+    if last and not named:
+        return f"which no release in the history ({history}) names: it was released outside make deploy, or its release was not recorded"
+    if evidence := unrecorded_release_of(releases, running):
+        # It ran before any release of it the history holds: what ran before that release is not recorded, and
+        # going by the history's order would skip what ran in between.
+        return f"whose own release the history ({history}) does not hold (not recorded, or trimmed from it), though it ran: {evidence}"
+    return None
+
+
 GOING_ON_AFTER_CTRL_C = {
     "deploy": "to go on: the same command again (what is done already is not done again)",
     "changeset": "to go on: the same command again (it makes a new change set)",

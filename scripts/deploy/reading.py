@@ -241,8 +241,9 @@ class StackReading:
             if self.foreign(found):  # a deploy refuses it when it reads it; make diff would show its outputs as ours
                 raise Failure(f"error: {layer.stack} reads {text.not_ours(source, self.own_tags(found))}")
             if found["StackStatus"] not in UPDATABLE:
-                # a half-deleted upstream goes with the layers that read it, this one too, and its way out deploys them again
-                again = "" if found["StackStatus"] == "DELETE_FAILED" else f", then deploy {layer.name} again"
+                # a half-deleted upstream goes with the layers that read it, this one too, and its way out deploys them again;
+                # else the command refused is the way on, whichever it was (a make rollback, a release's TAG=, make diff)
+                again = "" if found["StackStatus"] == "DELETE_FAILED" else ", then run this command again"
                 raise Failure(
                     f"error: {layer.stack} reads {source}, which is {found['StackStatus']}{reason_of(found)}; "
                     f"{self.way_out(upstream, found['StackStatus'])}{again}"
