@@ -409,7 +409,9 @@ def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
             if args.command == "execute"
             else ""
         )
-        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}", 2)
+        # recover's layer is the one whose rollback failed: said where the stacks are read, not here (no AWS call yet)
+        stuck = f" (make status ENV={args.env} shows which is UPDATE_ROLLBACK_FAILED)" if args.command == "recover" else ""
+        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}{stuck}", 2)
     emulated = bool(endpoint) or args.env == SANDBOX_ENV  # the sandbox's, whether it runs or not
     if args.command == "verify":  # an emulator's addresses are this machine's only
         args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=emulated)
