@@ -872,6 +872,27 @@ def service_log_group_renamed(aws):
     return f"/ecs/{configuration(ENV, 'service')['Parameters']['NamePrefix']}-service"
 
 
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("no_color, painted", [(None, True), ("", True), ("1", False)], ids=["unset", "empty", "set"])
+def test_the_change_set_table_is_coloured_on_a_terminal_unless_no_color_is_set(aws, monkeypatch, no_color, painted):
+    # NO_COLOR "when present and not an empty string, prevents the addition of ANSI color" (https://no-color.org/):
+    # a platform engineer's shell that sets it (a screen reader, a log that keeps escapes) gets the marks alone.
+    if no_color is None:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+    else:
+        monkeypatch.setenv("NO_COLOR", no_color)
+    service_log_group_renamed(aws)
+    aws.logs.add_response("describe_log_groups", {"logGroups": []}, {"logGroupNamePrefix": ANY})
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    assert aws.run("deploy", "--stack", "service", "--allow-replace", tty=True, answer="n", out=Terminal()) == 1
+    (row,) = [line for line in aws.out.splitlines() if "!REPLACE" in line]
+    assert ("\033[" in row) is painted and row.replace("\033[31m", "").replace("\033[0m", "").lstrip().startswith("!REPLACE"), row
+
+
 def test_a_log_group_whose_name_only_starts_the_name_needed_blocks_nothing(aws):
     name = service_log_group_renamed(aws)
     group = {"logGroupName": f"{name}-old", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}-old:*"}

@@ -14,6 +14,7 @@ CloudFormation and says what its events tell."""
 import contextlib
 import functools
 import json
+import os
 import re
 import time
 from datetime import UTC, datetime
@@ -97,7 +98,8 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         self.revision, self.output_dir = revision, output_dir
         self.interactive, self.yes = interactive, yes
         self.changes = changes  # the command changes stacks: a foreign one is refused (describe)
-        self.colour = getattr(out, "isatty", lambda: False)()
+        # on a terminal, unless NO_COLOR is set and not empty, the convention https://no-color.org/ writes down
+        self.colour = getattr(out, "isatty", lambda: False)() and not os.environ.get("NO_COLOR")
         self.stacks = {}  # stack name -> DescribeStacks entry, or None when not deployed (one read per run)
         # Stacks REVIEW_IN_PROGRESS at their first read: the empty stack of an earlier CREATE change set
         # (make changeset's, left for review, or a stopped run's), which a new one is made on, not ours to delete.
