@@ -1,4 +1,5 @@
-"""Small helpers every layer uses."""
+"""Small helpers every layer uses, and the constants the tools share with the layers: the deployer's
+wait bounds (WAIT_MINUTES, CHANGE_SET_WAIT_MINUTES, ...) and the names of its SSM parameters."""
 
 from awacs import kms
 from awacs.aws import Action, Allow, Condition, PolicyDocument, Principal, Statement, StringEquals

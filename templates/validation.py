@@ -1,4 +1,6 @@
-"""cfn-lint and checkov over generated templates, through their Python APIs."""
+"""cfn-lint and checkov over generated templates, through their Python APIs: cfn-lint lints only the
+templates whose content, settings or version changed since they passed (.cache/cfn-lint, lint_key),
+several at once in forked workers."""
 
 import concurrent.futures
 import contextlib

@@ -1,11 +1,13 @@
 """Apply the generated layers to AWS through reviewed change sets: `python -m scripts.deploy --help`.
 
 Exit codes: 0 done or nothing to do, 1 failed or refused (diff: differs; drift: drifted), 2 bad
-input (diff, drift: any error), 130 interrupted.
+input (diff, drift: any error), 130 interrupted, 141 the output's reader gone (`| head`).
 
-Here: the command line (parse, validate, main). commands.py has one method per command,
-deployer.py the Deployer they use (its parts in reading.py, change_sets.py and waiting.py),
-guards.py its refusals before it changes anything, text.py what it prints, aws.py the clients, call counts and error lines, history.py the release history,
+Here: the command line (parse, validate) and main, which holds the environment's lock around the
+command (freed in its finally, on a failure and a Ctrl-C too) and turns each failure into its line and
+exit code. commands.py has one method per command, deployer.py the Deployer they use (its parts in
+reading.py, change_sets.py and waiting.py), guards.py its refusals before it changes anything, text.py
+what it prints, aws.py the clients, call counts and error lines, history.py the release history,
 lock.py the environment's lock, policies.py relaxing a stack policy for an --allow-replace update
 and putting it back (also one a stopped run left relaxed)."""
 

@@ -1,15 +1,17 @@
 """The Deployer: applies one layer at a time through change sets, waits for CloudFormation, and
 reads and deletes stacks.
 
-Shaped like aws-cli's customizations/cloudformation/deployer.py: one small method per step
-(has_stack, create_change_set, wait_for_change_set, execute, wait_for_stack, ...) and "no changes"
-decided in one place. Wired parameters come from the upstream stacks' outputs (templates.WIRING),
-read with DescribeStacks once per run.
+Shaped like aws-cli's customizations/cloudformation/deployer.py: one small method per step and "no
+changes" decided in one place. Wired parameters come from the upstream stacks' outputs
+(templates.WIRING), read with DescribeStacks once per run.
 
 This module holds the run's state and plumbing, what a deploy sends, the settling of a stack before a
-change set (ready), a layer's deploy and destroy, and the release history; its parts, each a class the Deployer is made of and sharing its state, are apart:
-reading.py reads the stacks, change_sets.py makes and executes a change set, waiting.py waits for
-CloudFormation and says what its events tell."""
+change set (ready), a layer's deploy and destroy, and the release history. Its parts, each a class the
+Deployer is made of and sharing its state, are apart: reading.py reads the stacks (has_stack, and
+describe, which refuses a stack of our name this tool did not make), change_sets.py makes and executes
+a change set (create_change_set, wait_for_change_set, execute, and no_changes, the one place an empty
+one is recognised), waiting.py waits for CloudFormation (wait_for_stack, its bound in wait_minutes) and
+says what its events tell."""
 
 import contextlib
 import functools

@@ -1,4 +1,5 @@
-"""The service's release history, in SSM so that any machine can roll back (make rollback)."""
+"""The service's release history, in SSM so that any machine can roll back (make rollback), and which
+release a rollback goes back to (previous_release, why_nothing_earlier)."""
 
 import json
 import re

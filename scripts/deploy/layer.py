@@ -1,6 +1,6 @@
 """A layer as the deployer takes it: its template and values, read from the files `make templates`
 writes to output/ (the template, and the environment's template configuration), each checked before
-anything is sent to AWS."""
+anything is sent to AWS; and the git revision change-set names carry (git_revision, revision_named_in)."""
 
 import json
 import re

@@ -1,5 +1,6 @@
-"""Reading an environment's stacks for the Deployer: each once a run (DescribeStacks), whether it is ours (its tags),
-its template, outputs and what its deletion retains, and the values a layer takes from the layers it reads."""
+"""Reading an environment's stacks for the Deployer: each once a run (DescribeStacks), whether it is ours (its tags;
+in a run that changes stacks, describe refuses one of our name this tool did not make), its template, outputs and
+what its deletion retains, and the values a layer takes from the layers it reads."""
 
 import json
 

@@ -1,5 +1,6 @@
 """What the deployer prints, as pure functions of what AWS answered: each returns its lines, and the
-Deployer prints them. `colour` adds ANSI colours (only on a terminal)."""
+Deployer prints them. `colour` adds ANSI colours (only on a terminal). Also the readings of a change
+set that the guards and advice decide on (stateful_changes, replaced, custom_named_replacements)."""
 
 import difflib
 import json
