@@ -474,6 +474,14 @@ def refuse_all_but_a_usable_sandbox(command, endpoint) -> None:
         )
 
 
+def stopped_once_done(command, commands) -> Failure:
+    """A stop that came once the command had finished (as its lock was freed, or its connections closed): said so, and
+    what the command did where running it again would not be a no-op (Commands.done: a rollback's would roll back
+    once more), where a bare "interrupted" was taken for a command to run again."""
+    said = f"{INTERRUPTED} once make {command} had finished (above)"
+    return Failure(f"{said}: {commands.done}" if commands and commands.done else said, 130)
+
+
 def main(
     argv=None,
     *,
@@ -497,7 +505,7 @@ def main(
         return report(failure, err)
     # A closed stderr (`2>&1 | head`) must not stop a run either: its lines (retries, the final error) are dropped.
     out, err = Output(out, goes_on=args.command in CHANGING_COMMANDS), Output(err, goes_on=True)
-    deployer, failure, locked = None, None, False
+    deployer, commands, failure, locked, code = None, None, None, False, None
     try:
         environment, layers = validate(args)
         for line in ParamsError(list(environment.problems)).problems if environment.problems else []:
@@ -558,10 +566,9 @@ def main(
                 except KeyboardInterrupt:
                     # Stopped (again) while the lock was freed, which said so: what stopped the run, if anything,
                     # is what it says, such as a change set that may have started; a command that had finished
-                    # says so, and what it did where running it again would not be a no-op.
+                    # says so (stopped_once_done).
                     if stopped_by is None:
-                        done = f"{INTERRUPTED} as its lock was freed, once make {args.command} had finished (above)"
-                        raise Failure(f"{done}: {commands.done}" if commands.done else done, 130) from None
+                        raise stopped_once_done(args.command, commands) from None
         if locked and code == 0 and deployer.lock.value is not None:
             # It said why (a warning); the next run that takes the lock is refused: in CI, a step later, had this one passed.
             raise Failure(
@@ -583,8 +590,8 @@ def main(
                 with stops_held():  # a stop signal inside urllib3's pool clean-up was a traceback ("Exception ignored")
                     deployer.close()
             except KeyboardInterrupt:
-                failure = failure or Failure(INTERRUPTED, 130)
-    if locked and isinstance(failure, Failure) and code != 0 and deployer.lock.said_held:
+                failure = failure or (stopped_once_done(args.command, commands) if code is not None else Failure(INTERRUPTED, 130))
+    if locked and isinstance(failure, Failure) and (code != 0 or failure.code == 130) and deployer.lock.said_held:
         # The warning that said so came before the run's last lines, whose way on (the same command again, make destroy ...)
         # the lock then refuses: said after them. (A command that succeeded says it above, as its error.)
         failure = Failure(

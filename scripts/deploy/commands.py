@@ -1270,14 +1270,28 @@ class Commands:
             deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))
         if running:
             said = printable(running, one_line=True)
+            # as make rollback without TAG= then refuses: said where the list is read, before the rollback is needed; but
+            # not of a run under way (the stack changing, or the lock held), which records its release once its wait ends
             unknown = unknown_before(ours, running, said, deployer.history.name)
-            # as make rollback without TAG= then refuses: said where the list is read, before the rollback is needed
-            deployer.say(f"{stack} runs image {said}" + (f", {unknown}: make rollback asks for TAG=<image tag>" if unknown else ""))
+            under_way = found["StackStatus"] if busy(found["StackStatus"]) else unknown and self.lock_held_by()
+            if under_way:
+                note = f" ({under_way}: a release under way is recorded once it ends; see again then)"
+            else:
+                note = f", {unknown}: make rollback asks for TAG=<image tag>" if unknown else ""
+            deployer.say(f"{stack} runs image {said}{note}")
         elif theirs:
             deployer.say(f"{text.not_ours(stack, deployer.own_tags(found))}: no release of ours runs")
         else:  # none, or one whose first create failed (rolled back or rolling back) or that waits under review
             deployer.say(f"{stack} is {found['StackStatus'] if found else 'not deployed'}: no image runs")
         return 0
+
+    def lock_held_by(self) -> str | None:
+        """ "the lock is held: <whose>", or None where it is free or cannot be read (a note's hint, not worth an error)."""
+        try:
+            holder = self.deployer.lock.holder()
+        except AWS_ERRORS:
+            return None
+        return holder and f"the lock is held: {holder}"
 
     def logs(self) -> int:
         """Print the service's log events since SINCE; with FOLLOW, keep printing until Ctrl-C, then exit 0."""

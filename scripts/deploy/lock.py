@@ -207,9 +207,13 @@ class EnvironmentLock:
         SIGTERM or SIGHUP (the tools take the last two as Ctrl-C) waits until it is freed, saying so:
         arriving in here, it would have left the lock taken. A second one (not a SIGHUP: errors.stops_held)
         acts at once (AWS not answering makes the wait minutes of retries), saying the lock may be held. After a take the run was
-        stopped in (AWS may not be answering: the take's reason to last), or in a run a stop ended (stopping: AWS not
-        answering is often why someone pressed Ctrl-C), freeing it is said at once, and the next stop acts at once."""
-        if not (self.interrupted or stopping):
+        stopped in (AWS may not be answering: the take's reason to last), the first one acts at once. In a run a stop
+        ended (stopping), freeing the lock is said at once: AWS not answering, often why someone pressed Ctrl-C, makes
+        it minutes of retries, silent otherwise; the next stop is held all the same, as a frantic double Ctrl-C's second
+        would otherwise leave the lock held on an endpoint that answers (helper P4: 7 of 12 runs)."""
+        if not self.interrupted:
+            if stopping and self.value is not None:
+                print(f"stopping: freeing the lock this run holds ({self.name}) first", file=self.err, flush=True)
             held = f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or a SIGTERM) stops at once, and may leave it held"
             ended = []
             try:
@@ -226,8 +230,7 @@ class EnvironmentLock:
             return
         if self.value is not None:  # said at once: AWS may take its retries to answer (a paused endpoint: minutes)
             print(
-                f"stopping: freeing the lock this run {'was taking' if self.interrupted else 'holds'} ({self.name}); "
-                "Ctrl-C again (or a SIGTERM) stops at once",
+                f"stopping: freeing the lock this run was taking ({self.name}); Ctrl-C again (or a SIGTERM) stops at once",
                 file=self.err,
                 flush=True,
             )
@@ -235,8 +238,8 @@ class EnvironmentLock:
             self.delete_if_held()
         except KeyboardInterrupt:
             self.warn_held(
-                f"warning: {self.name} may be held by this run (stopped while it was {'taken' if self.interrupted else 'held'}, "
-                f"and again while it was freed); once AWS answers, see and free it with: make unlock ENV={self.env}"
+                f"warning: {self.name} may be held by this run (stopped while it was taken, and again while it was freed); "
+                f"once AWS answers, see and free it with: make unlock ENV={self.env}"
             )
             raise
 
