@@ -2122,6 +2122,15 @@ def test_a_moved_checkout_whose_state_directory_is_a_symlink_keeps_its_server(tm
         _stop_stand_in(server)
 
 
+def _waits_on(pid: int, path: Path) -> bool:
+    """pid has path open and sleeps (state S): a flock_within between its tries."""
+    try:
+        opened = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+        return os.path.realpath(path) in opened and Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] == "S"
+    except OSError:  # it ended, or closed a descriptor as it was read
+        return False
+
+
 def test_a_stop_that_waits_for_its_turn_with_its_readers_gone_still_stops_the_server(tmp_path):
     """make sandbox-stop 2>&1 | <a reader that is gone> while another start or stop holds the turn: the new
     `waiting for ...` line met the closed pipe before the stop, and SIGPIPE ended it (141) with the server left
@@ -2146,7 +2155,12 @@ def test_a_stop_that_waits_for_its_turn_with_its_readers_gone_still_stops_the_se
             os.close(read)  # the reader is gone
             stopping = subprocess.Popen([sys.executable, "-c", program], cwd=ROOT, stdout=write, stderr=write)
             os.close(write)
-            time.sleep(1.0)  # it waits for the turn
+            # it waits for the turn: turn.lock open and asleep between its tries (after its `waiting for` line), however
+            # long a busy machine takes to start it (a fixed 1 s could end before it looked, and the test pass untried)
+            deadline = time.monotonic() + 30
+            while stopping.poll() is None and not _waits_on(stopping.pid, state / "turn.lock"):
+                assert time.monotonic() < deadline, "the stop did not come to wait for its turn within 30 s"
+                time.sleep(0.01)
         stopping.wait(timeout=30)
         try:
             server.wait(timeout=15)
