@@ -2292,14 +2292,21 @@ def test_ctrl_c_before_the_run_reads_anything_says_how_to_go_on(run, monkeypatch
     assert code == 130 and err.splitlines() == ["interrupted; to go on: the same command again (the change set is kept, not executed)"], err
 
 
-@pytest.mark.parametrize("stop", ["AccessDenied", "Ctrl-C"])
-def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_goes_one_release_further(sandbox, run, monkeypatch, stop):
-    """A rollback whose stack policy could not be put back after its update said only the error: the natural retry,
-    make rollback again, then rolled back one release further."""
+def released_twice(sandbox, run) -> str:
+    """Every layer deployed, then the service released twice, <first>-one and <first>-two (first: params' ImageTag,
+    which it returns): a rollback then goes back to <first>-one."""
     deployed(sandbox, run)
     first = SANDBOX.values["ImageTag"]
     for tag in (f"{first}-one", f"{first}-two"):
         assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    return first
+
+
+@pytest.mark.parametrize("stop", ["AccessDenied", "Ctrl-C"])
+def test_a_rollback_stopped_after_its_update_says_it_is_done_and_that_another_goes_one_release_further(sandbox, run, monkeypatch, stop):
+    """A rollback whose stack policy could not be put back after its update said only the error: the natural retry,
+    make rollback again, then rolled back one release further."""
+    first = released_twice(sandbox, run)
 
     def refused(**_):  # before-call: what a handler returns is the answer
         if stop == "Ctrl-C":
@@ -2352,10 +2359,7 @@ def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_ca
 def test_a_rollback_from_an_image_a_rollback_went_to_by_tag_goes_back_past_the_image_it_left(sandbox, run):
     # Every step recorded: a rollback by TAG= to an image never released, then make rollback, asked for TAG= as if a
     # release had gone unrecorded. What ran before the hotfix is the image it left, which a rollback does not go back to.
-    deployed(sandbox, run)
-    first = SANDBOX.values["ImageTag"]
-    for tag in (f"{first}-one", f"{first}-two"):
-        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    first = released_twice(sandbox, run)
     assert run("rollback", "--stack", "service", "--image-tag", f"{first}-hotfix", "--yes")[0] == 0
     code, out, err = run("rollback", "--stack", "service", "--yes")
     assert code == 0 and f"rolling back {stack('service')} from {first}-hotfix to {first}-one " in out, out + err
@@ -2364,10 +2368,7 @@ def test_a_rollback_from_an_image_a_rollback_went_to_by_tag_goes_back_past_the_i
 def test_a_rollback_whose_release_was_not_recorded_says_no_more_than_its_warning(sandbox, run, monkeypatch):
     # The history write refused (a warning: a rollback from it must name the image), then SetStackPolicy: the summary
     # added that make rollback again would roll back one release further, which then refused, asking for TAG=.
-    deployed(sandbox, run)
-    first = SANDBOX.values["ImageTag"]
-    for tag in (f"{first}-one", f"{first}-two"):
-        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    first = released_twice(sandbox, run)
     history = f"/{templates.PROJECT}/{ENV}/service/releases"
 
     def history_refused(params, **_):
@@ -3138,10 +3139,7 @@ def test_a_rollback_stopped_as_it_frees_the_lock_once_done_says_it_is_done_and_t
     import os
     import signal
 
-    deployed(sandbox, run)
-    first = SANDBOX.values["ImageTag"]
-    for tag in (f"{first}-one", f"{first}-two"):
-        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    first = released_twice(sandbox, run)
     lock = f"/{templates.PROJECT}/{ENV}/deploy-lock"
 
     def ctrl_c_as_the_lock_is_freed(params, **_):
@@ -3330,10 +3328,7 @@ def test_a_rollback_stopped_as_its_connections_are_closed_once_done_says_it_is_d
 
     from scripts.deploy import deployer as deployer_module
 
-    deployed(sandbox, run)
-    first = SANDBOX.values["ImageTag"]
-    for tag in (f"{first}-one", f"{first}-two"):
-        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    first = released_twice(sandbox, run)
     close, stopped = deployer_module.Deployer.close, []
 
     def stopped_while_closing(self):
@@ -3360,10 +3355,7 @@ def test_a_finished_rollback_stopped_twice_as_it_frees_the_lock_ends_with_make_u
     import os
     import signal
 
-    deployed(sandbox, run)
-    first = SANDBOX.values["ImageTag"]
-    for tag in (f"{first}-one", f"{first}-two"):
-        assert run("deploy", "--stack", "service", "--image-tag", tag, "--yes")[0] == 0
+    first = released_twice(sandbox, run)
     lock = f"/{templates.PROJECT}/{ENV}/deploy-lock"
     recorded, sent = [], []
     on_each_client(monkeypatch, "after-call.ssm.PutParameter", lambda **_: recorded.append(True))
