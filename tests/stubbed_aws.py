@@ -650,6 +650,11 @@ def relaxed_mark_read(aws, *relaxed):
     aws.ssm.add_response("get_parameters_by_path", {"Parameters": marks}, {"Path": RELAXED})
 
 
+def lock_free(aws):
+    """The lock read, and free (make releases looks, where it would note a missing release, for a run under way)."""
+    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+
+
 def lock_freed(aws, value=None, command="deploy", deletion_refused=None):
     """The lock read, then deleted if it is this run's; deletion_refused: (code, message, HTTP status) DeleteParameter answers."""
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(command), "Version": 1}}

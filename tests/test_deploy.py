@@ -64,6 +64,7 @@ from stubbed_aws import (
     event,
     events,
     hosted_zone,
+    lock_free,
     lock_freed,
     lock_taken,
     our_lock,
@@ -6061,13 +6062,15 @@ def test_releases_lists_the_history_newest_first_with_what_runs(aws):
     ]
     aws.deployed("service", parameters=service_parameters("v1"))
     history(aws, earlier)
+    lock_free(aws)
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines() == [
         f"2025-11-23T10:00:00Z  v1  git 1111111  by {CALLER}  (a rollback from v2)",
         f"2025-11-22T10:00:00Z  v2  git 1111111  by {CALLER}",
         f"2025-11-20T10:00:00Z  v1  git 1111111  by {CALLER}",
         f"2025-11-01T10:00:00Z  v0  git 1111111  by {CALLER}  (of an earlier service stack: make rollback passes it over)",
-        f"{stack('service')} runs image v1",
+        # v1 ran first in this stack (v0 is an earlier one's): as make rollback without TAG= refuses
+        f"{stack('service')} runs image v1; no release before it to roll back to: make rollback asks for TAG=<image tag>",
     ], aws.out
 
 
@@ -6092,7 +6095,7 @@ def test_releases_marks_an_update_that_kept_an_image_no_release_below_it_ran(aws
     aws.deployed("service", parameters=service_parameters("hotfix1"))
     history(aws, entries)
     # make rollback without TAG= would refuse: the lock is read, free, for whether a run under way may record it
-    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    lock_free(aws)
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines()[0] == (
         f"2025-11-22T10:00:00Z  hotfix1  git 1111111  by {CALLER}  (settings changed, same image; hotfix1 ran before it, not the "
@@ -6108,7 +6111,7 @@ def test_releases_says_nothing_of_a_release_below_a_settings_change_the_history_
     entries = [release("v2", "2025-11-22T10:00:00Z") | {"replaced": "v2"}]
     aws.deployed("service", parameters=service_parameters("v2"))
     history(aws, entries)
-    aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
+    lock_free(aws)
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines()[0] == f"2025-11-22T10:00:00Z  v2  git 1111111  by {CALLER}  (settings changed, same image)", aws.out
 
@@ -6142,6 +6145,7 @@ def test_releases_says_nothing_of_what_a_rollback_replaced(aws):
     ]
     aws.deployed("service", parameters=service_parameters("v1"))
     history(aws, entries)
+    lock_free(aws)  # v1's release of 2025-11-20 is the oldest: make rollback finds nothing before it
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines()[0] == f"2025-11-22T10:00:00Z  v1  git 1111111  by {CALLER}  (a rollback from v3)", aws.out
 
@@ -6152,6 +6156,7 @@ def test_releases_prints_the_historys_text_escaped_whatever_it_holds(aws):
     hostile = "x\udc9b2J\udcc2\udc85y\u202e\ud800"
     aws.deployed("service", parameters=service_parameters("v1"))
     history(aws, [release("v1", hostile) | {"by": hostile}])
+    lock_free(aws)  # its only release: nothing before it to roll back to
     assert aws.run("releases") == 0, aws.err
     assert "x\\udc9b2J\\udcc2\\udc85y\\u202e\\ud800  v1" in aws.out, aws.out
     assert not re.search("[\ud800-\udfff\u202e]", aws.out), ascii(aws.out)
@@ -12123,3 +12128,85 @@ def test_only_the_colours_the_deployer_paints_are_kept_in_a_printed_line():
     # (helper Q7) a line wholly of outside text with an SGR code that hides it (8) or blinks passed as paint's
     assert deploy.text.as_printed("\033[8mhidden\033[0m") == "\\x1b[8mhidden\\x1b[0m"
     assert deploy.text.as_printed("  \033[31mrow\033[0m") == "  \033[31mrow\033[0m"
+
+
+def test_releases_with_a_lock_left_by_a_dead_run_still_says_make_rollback_asks_for_tag(aws):
+    # A make deploy STACK=service TAG=... killed in its wait (kill -9, a closed terminal) leaves the lock and its release
+    # unrecorded: make releases took the lock for a release under way, "recorded once it ends; see again then", for a
+    # run that will never end (the lock says so: "that run is gone"), where make rollback without TAG= refuses.
+    ended = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout)
+    held = HELD | {"holder": f"{lock.user()}@{socket.gethostname()} (pid {ended})", "machine": lock.this_machine()}
+    entries = [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}]
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, entries)
+    aws.ssm.add_response(
+        "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(held), "Version": 1}}, {"Name": LOCK}
+    )
+    assert aws.run("releases") == 0, aws.err
+    last = aws.out.splitlines()[-1]
+    assert "that run is gone" not in last or "recorded once it ends" not in last, last
+    assert last.endswith("make rollback asks for TAG=<image tag>"), last
+
+
+@pytest.mark.parametrize("command, under_way", [("task", False), ("rollback", True)])
+def test_releases_takes_the_lock_held_by_a_live_run_for_a_release_under_way_only_if_it_may_release(aws, command, under_way):
+    # make task holds the lock for a migration: it records no release, and the note that make rollback asks for TAG= stays
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}])
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(command), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    assert aws.run("releases") == 0, aws.err
+    last = aws.out.splitlines()[-1]
+    assert ("a release under way is recorded once it ends" in last) is under_way, last
+    assert last.endswith("make rollback asks for TAG=<image tag>") is not under_way, last
+
+
+def test_ctrl_c_at_the_question_says_at_once_that_it_frees_the_lock_first(aws):
+    # a stop outside a wait reaches main as KeyboardInterrupt itself (not a Failure 130): freeing the lock is said at once too
+    lock_taken(aws)
+    aws.deployed("cert-dns")
+    aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    lock_freed(aws)
+    assert aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt(), locking=True) == 130, aws.err
+    assert f"stopping: freeing the lock this run holds ({LOCK}) first" in aws.err, aws.err
+
+
+def test_releases_while_the_service_stack_updates_says_its_release_is_under_way_without_reading_the_lock(aws):
+    # the stack changing (a release in its wait, its record written when it ends): no "make rollback asks for TAG=" alarm,
+    # and no lock read (the stubbed SSM has no GetParameter answer: a read would fail the run)
+    aws.deployed("service", status="UPDATE_IN_PROGRESS", parameters=service_parameters("v3"))
+    history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}])
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[-1] == (
+        f"{stack('service')} runs image v3 (UPDATE_IN_PROGRESS: a release under way is recorded once it ends; see again then)"
+    ), aws.out
+
+
+def test_releases_says_make_rollback_asks_for_tag_where_it_finds_nothing_earlier_too(aws):
+    # The history's start trimmed, then a rollback by TAG= to v9: make rollback without TAG= refuses ("nothing earlier to
+    # roll back to: ... names no image that ran before the running one ... or cannot tell which"), yet make releases,
+    # said (README) to note where make rollback without TAG= would refuse for want of knowing what ran before, says nothing.
+    from scripts.deploy.history import previous_release
+
+    entries = [
+        release("v2", "2025-11-20T10:00:00Z") | {"replaced": "v1"},
+        release("v3", "2025-11-21T10:00:00Z") | {"replaced": "v2"},
+        release("v9", "2025-11-22T10:00:00Z") | {"replaced": "v3", "rolled_back_from": "v3"},
+    ]
+    assert previous_release(entries, "v9") is None  # make rollback without TAG= refuses
+    aws.deployed("service", parameters=service_parameters("v9"))
+    history(aws, entries)
+    lock_free(aws)
+    assert aws.run("releases") == 0, aws.err
+    assert "TAG=" in aws.out.splitlines()[-1], aws.out
+
+
+def test_releases_whose_lock_answer_cannot_be_read_still_lists_the_releases(aws):
+    # Commands.lock_held_by: "a note's hint, not worth an error"; an answer without the lock's Value (an emulator's) made
+    # make releases fail, exit 1, "error: KeyError: 'Value', at scripts/deploy/lock.py:..."
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}])
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Version": 1}}, {"Name": LOCK})
+    assert aws.run("releases") == 0, aws.err
+    assert aws.out.splitlines()[-1].endswith("make rollback asks for TAG=<image tag>"), aws.out

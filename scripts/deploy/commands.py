@@ -19,19 +19,20 @@ from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_
 from scripts.deploy.failure import Failure, Refused, RefusedAhead, UpstreamsNotDeployed
 from scripts.deploy.history import (
     abandoned,
+    nothing_earlier,
     of_the_stack,
     previous_release,
     redeploy,
     revision_running,
     stack_mark,
-    unrecorded_release_of,
-    why_nothing_earlier,
+    unknown_before,
 )
 from scripts.deploy.layer import compact, layer_named_in, revision_named_in
+from scripts.deploy.lock import holder_runs
 from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, UPDATE_ROLLING_BACK, busy, is_deployed, runs_no_image
 from scripts.deploy.text import output_values, parameter_values
 from scripts.deploy.waiting import stated_whole_number
-from templates.errors import RefusedFile, Terminated, printable
+from templates.errors import RefusedFile, Terminated, printable, untrusted_json
 from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
@@ -870,11 +871,7 @@ class Commands:
                 )
             release = previous_release(releases, running)
             if release is None:
-                why = why_nothing_earlier(releases, running, said) or (
-                    f"the release history (SSM parameter {deployer.history.name}) names no image that ran before the running one (image "
-                    f"tag {said}) and was not rolled back from since, or cannot tell which: it misses a release or rollback (a run stopped "
-                    "in its wait), its oldest entries were trimmed, or the image was reached by rollbacks alone"
-                )
+                why = nothing_earlier(releases, running, said, deployer.history.name)
                 raise Failure(f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>")
             image_tag = release["image_tag"]
             how = "reached by a rollback" if release.get("rolled_back_from") else "released"
@@ -1270,14 +1267,20 @@ class Commands:
             deployer.say(printable(line + (f"  ({said})" if said else ""), one_line=True))
         if running:
             said = printable(running, one_line=True)
-            # as make rollback without TAG= then refuses: said where the list is read, before the rollback is needed; but
-            # not of a run under way (the stack changing, or the lock held), which records its release once its wait ends
-            unknown = unknown_before(ours, running, said, deployer.history.name)
-            under_way = found["StackStatus"] if busy(found["StackStatus"]) else unknown and self.lock_held_by()
+            # where make rollback without TAG= refuses, why (its two refusals), said where the list is read, before the
+            # rollback is needed; but not of a run under way (the stack changing, or the lock held by a live run that
+            # may release), which records its release once its wait ends
+            history_name = deployer.history.name
+            refusal = unknown_before(ours, running, said, history_name)
+            if refusal:
+                refusal = f", {refusal}"
+            elif previous_release(ours, running) is None:  # the list above shows the history; make rollback says why at length
+                refusal = "; no release before it to roll back to"
+            under_way = found["StackStatus"] if busy(found["StackStatus"]) else refusal and self.release_under_way()
             if under_way:
                 note = f" ({under_way}: a release under way is recorded once it ends; see again then)"
             else:
-                note = f", {unknown}: make rollback asks for TAG=<image tag>" if unknown else ""
+                note = f"{refusal}: make rollback asks for TAG=<image tag>" if refusal else ""
             deployer.say(f"{stack} runs image {said}{note}")
         elif theirs:
             deployer.say(f"{text.not_ours(stack, deployer.own_tags(found))}: no release of ours runs")
@@ -1285,13 +1288,18 @@ class Commands:
             deployer.say(f"{stack} is {found['StackStatus'] if found else 'not deployed'}: no image runs")
         return 0
 
-    def lock_held_by(self) -> str | None:
-        """ "the lock is held: <whose>", or None where it is free or cannot be read (a note's hint, not worth an error)."""
+    def release_under_way(self) -> str | None:
+        """The lock's holder ("the lock is held: <whose>") where a run that may release the service holds it and may
+        still run (a dead run's lock, which make status names, records nothing more); None otherwise, and where it cannot
+        be read (a hint for a note, not worth an error)."""
         try:
-            holder = self.deployer.lock.holder()
-        except AWS_ERRORS:
+            value = self.deployer.lock.held_value()
+        except (*AWS_ERRORS, *UNREADABLE):
             return None
-        return holder and f"the lock is held: {holder}"
+        held = untrusted_json(value) if value else None
+        if not isinstance(held, dict) or held.get("command") not in RELEASING_COMMANDS or holder_runs(held, self.env) is False:
+            return None
+        return f"the lock is held: {self.deployer.lock.holder(value)}"
 
     def logs(self) -> int:
         """Print the service's log events since SINCE; with FOLLOW, keep printing until Ctrl-C, then exit 0."""
@@ -1419,28 +1427,6 @@ COMMANDS = {
 # What Ctrl-C outside a stack operation (a wait says how to follow its own) leaves to do: nothing is half
 # done, and the same command goes on, saying no changes for what is done. Not so for a rollback (done, it would
 # go one release further back) or a task (it would run twice); the rest say their own or change nothing.
-def unknown_before(releases, running, said, history) -> str | None:
-    """Why what ran before the running image (said: as printed) is not known from the stack's releases, as make rollback
-    without TAG= refuses for, and make releases notes; None when it is. Not known when it is not the history's last
-    release, yet an earlier one (a rollback or release whose wait stopped before it was recorded: going by its old
-    release would roll back a second time), or when no release names it (released outside this tool, or not recorded:
-    going by the last one would skip what ran in between)."""
-    last, named = (releases[-1] if releases else None), any(entry["image_tag"] == running for entry in releases)
-    if last and last["image_tag"] != running and named:
-        return (
-            f"but the last release in the history ({history}) is {last['image_tag']} "
-            f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
-            f"stopped: it has finished, and {said} runs)"
-        )
-    if last and not named:
-        return f"which no release in the history ({history}) names: it was released outside make deploy, or its release was not recorded"
-    if evidence := unrecorded_release_of(releases, running):
-        # It ran before any release of it the history holds: what ran before that release is not recorded, and
-        # going by the history's order would skip what ran in between.
-        return f"whose own release the history ({history}) does not hold (not recorded, or trimmed from it), though it ran: {evidence}"
-    return None
-
-
 GOING_ON_AFTER_CTRL_C = {
     "deploy": "to go on: the same command again (what is done already is not done again)",
     "changeset": "to go on: the same command again (it makes a new change set)",
@@ -1458,6 +1444,8 @@ def going_on_after_ctrl_c(command, deployer) -> str | None:
 
 
 LOCKING_COMMANDS = ("deploy", "changeset", "execute", "destroy", "recover", "rollback", "purge", "task")
+# Those of them that may release the service: their release is recorded once their wait ends (make releases)
+RELEASING_COMMANDS = ("deploy", "execute", "rollback")
 # Commands that act on what the stacks made: a stack of our name that is not ours is refused
 # (Deployer.describe). `make continue` too, without the lock: it runs while a deploy holds it.
 ACTING_COMMANDS = (*LOCKING_COMMANDS, "continue")

@@ -346,6 +346,37 @@ def previous_release(releases, running, whole=None) -> dict | None:
     return release_entry(whole, target) or {"image_tag": target}
 
 
+def unknown_before(releases, running, said, history) -> str | None:
+    """Why what ran before the running image (said: as printed) is not known from the stack's releases, as make rollback
+    without TAG= refuses for, and make releases notes; None when it is. Not known when it is not the history's last
+    release, yet an earlier one (a rollback or release whose wait stopped before it was recorded: going by its old
+    release would roll back a second time), or when no release names it (released outside this tool, or not recorded:
+    going by the last one would skip what ran in between)."""
+    last, named = (releases[-1] if releases else None), any(entry["image_tag"] == running for entry in releases)
+    if last and last["image_tag"] != running and named:
+        return (
+            f"but the last release in the history ({history}) is {last['image_tag']} "
+            f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
+            f"stopped: it has finished, and {said} runs)"
+        )
+    if last and not named:
+        return f"which no release in the history ({history}) names: it was released outside make deploy, or its release was not recorded"
+    if evidence := unrecorded_release_of(releases, running):
+        # It ran before any release of it the history holds: what ran before that release is not recorded, and
+        # going by the history's order would skip what ran in between.
+        return f"whose own release the history ({history}) does not hold (not recorded, or trimmed from it), though it ran: {evidence}"
+    return None
+
+
+def nothing_earlier(releases, running, said, history) -> str:
+    """Why make rollback without TAG= finds no release to go back to (previous_release gave none)."""
+    return why_nothing_earlier(releases, running, said) or (
+        f"the release history (SSM parameter {history}) names no image that ran before the running one (image "
+        f"tag {said}) and was not rolled back from since, or cannot tell which: it misses a release or rollback (a run stopped "
+        "in its wait), its oldest entries were trimmed, or the image was reached by rollbacks alone"
+    )
+
+
 def release_entry(releases, image) -> dict | None:
     """The entry that says when the image began to run: its latest own release, not a redeploy of it (a settings
     change, whose time the rollback gave as the release's); failing that, its latest rollback to it; its latest entry."""
