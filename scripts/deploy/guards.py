@@ -1,8 +1,9 @@
 """The refusals a deploy makes before it changes anything that read the layer's values and its change
 set: before a stack's first create, and before a change set runs (refuse_before_execute: a stateful
 replacement without ALLOW_REPLACE=1, among others). A stack of our name this tool did not make is
-refused where it is read (reading.py, describe). Each reads what it needs through the Deployer (its clients, its one read
-of each stack) and raises Failure saying what was refused and what to do; None: the run may go on."""
+refused where it is read (reading.py, describe). Each reads what it needs through the Deployer (its
+clients, its one read of each stack) and raises Failure saying what was refused and what to do; None:
+the run may go on."""
 
 import json
 
