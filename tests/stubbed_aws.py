@@ -631,16 +631,19 @@ LOCK = f"/startupwebapp/{ENV}/deploy-lock"
 RELAXED = f"/startupwebapp/{ENV}/relaxed-stack-policy"  # one parameter under it per layer
 
 
-def our_lock(command="deploy"):
-    """What the lock says while this run (the test's process: the deployer runs in it) holds it."""
+def our_lock(command="deploy", stack=None):
+    """What the lock says while this run (the test's process: the deployer runs in it) holds it for command, of one
+    layer (stack) or of every layer."""
     holder = f"{lock.user()}@{socket.gethostname()} (pid {os.getpid()})"
+    layer = {"stack": stack} if stack else {}
     machine = {"machine": lock.this_machine(), "started": lock.start_time(os.getpid())} if lock.this_machine() else {}
-    return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"} | machine)
+    return json.dumps({"holder": holder, "command": command, "since": f"{NOW:%Y-%m-%dT%H:%M:%SZ}"} | layer | machine)
 
 
-def lock_taken(aws, *relaxed, command="deploy"):
-    """The lock taken, then the marks of stack policies stopped runs left relaxed read (relaxed: their layers)."""
-    expected = {"Name": LOCK, "Value": our_lock(command), "Type": "String", "Overwrite": False, "Description": ANY}
+def lock_taken(aws, *relaxed, command="deploy", stack=None):
+    """The lock taken for command (of one layer, stack), then the marks of stack policies stopped runs left relaxed read
+    (relaxed: their layers)."""
+    expected = {"Name": LOCK, "Value": our_lock(command, stack), "Type": "String", "Overwrite": False, "Description": ANY}
     aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
     relaxed_mark_read(aws, *relaxed)
 
@@ -655,9 +658,9 @@ def lock_free(aws):
     aws.ssm.add_client_error("get_parameter", "ParameterNotFound", f"Parameter {LOCK} not found.", 400, expected_params={"Name": LOCK})
 
 
-def lock_freed(aws, value=None, command="deploy", deletion_refused=None):
+def lock_freed(aws, value=None, command="deploy", deletion_refused=None, stack=None):
     """The lock read, then deleted if it is this run's; deletion_refused: (code, message, HTTP status) DeleteParameter answers."""
-    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(command), "Version": 1}}
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value or our_lock(command, stack), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     if value is None and deletion_refused:
         aws.ssm.add_client_error("delete_parameter", *deletion_refused, expected_params={"Name": LOCK})

@@ -2962,46 +2962,46 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
 
 
 def test_destroy_deletes_the_relaxed_policy_mark_of_the_layer_it_destroys(aws):
-    lock_taken(aws, "service", command="destroy")
+    lock_taken(aws, "service", command="destroy", stack="service")
     service_destroy_requested(aws)
     trail = [event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None)]
     trail.append(event("service", stack("service"), "DELETE_COMPLETE", 9, token=None))
     aws.poll("service", stack_id("service"), described("service", "DELETE_COMPLETE"), *trail)
     aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/service"})  # its stack, and policy, gone
-    lock_freed(aws, command="destroy")
+    lock_freed(aws, command="destroy", stack="service")
     assert aws.run("destroy", "--stack", "service", "--yes", locking=True) == 0, aws.err
     assert "may still be held" not in aws.err  # the lock's own calls came in their turn
 
 
 def test_a_destroy_that_waits_out_a_delete_under_way_deletes_the_layers_mark(aws):
     # A destroy stopped after DeleteStack, run again while CloudFormation still deletes the stack.
-    lock_taken(aws, "alarms", command="destroy")
+    lock_taken(aws, "alarms", command="destroy", stack="alarms")
     aws.cf.add_response("describe_stacks", described("alarms", "DELETE_IN_PROGRESS"), {"StackName": stack("alarms")})
     aws.cf.add_response("get_template", {"TemplateBody": template("alarms"), "StagesAvailable": ["Original", "Processed"]})
     gone = [event("alarms", stack("alarms"), "DELETE_COMPLETE", 9, token=None)]
     aws.poll("alarms", stack_id("alarms"), described("alarms", "DELETE_COMPLETE"), *gone)
     aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alarms"})
-    lock_freed(aws, command="destroy")
+    lock_freed(aws, command="destroy", stack="alarms")
     assert aws.run("destroy", "--stack", "alarms", "--yes", locking=True) == 0, aws.err
     assert f"{stack('alarms')} is DELETE_IN_PROGRESS: waiting for it to settle" in aws.out and "may still be held" not in aws.err
 
 
 def test_relaxed_policy_marks_that_cannot_be_read_are_a_note_and_the_deploy_goes_on(aws):
-    expected = {"Name": LOCK, "Value": our_lock(), "Type": "String", "Overwrite": False, "Description": ANY}
+    expected = {"Name": LOCK, "Value": our_lock(stack="cert-dns"), "Type": "String", "Overwrite": False, "Description": ANY}
     aws.ssm.add_response("put_parameter", {"Version": 1}, expected)
     aws.ssm.add_client_error("get_parameters_by_path", "AccessDeniedException", "no", 400, expected_params={"Path": RELAXED})
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     assert f"note: the relaxed-policy marks ({RELAXED}/) could not be read (AccessDeniedException)" in aws.out
 
 
 def test_destroy_of_a_layer_without_a_stack_deletes_the_mark_its_stack_outlived(aws):
-    lock_taken(aws, "alarms", command="destroy")
+    lock_taken(aws, "alarms", command="destroy", stack="alarms")
     aws.not_deployed("alarms")
     aws.ssm.add_response("delete_parameter", {}, {"Name": f"{RELAXED}/alarms"})
-    lock_freed(aws, command="destroy")
+    lock_freed(aws, command="destroy", stack="alarms")
     assert aws.run("destroy", "--stack", "alarms", "--yes", locking=True) == 0, aws.err
     assert f"{stack('alarms')} is not deployed: nothing to destroy" in aws.out and "may still be held" not in aws.err
 
@@ -6755,11 +6755,11 @@ def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_le
 
 
 def test_a_rollback_with_nothing_earlier_still_puts_back_a_policy_a_stopped_run_left_relaxed(aws):
-    lock_taken(aws, "service", command="rollback")
+    lock_taken(aws, "service", command="rollback", stack="service")
     aws.deployed("service", parameters=service_parameters("v1"))
     aws.policy_restored("service")
     history(aws, [release("v1") | {"replaced": None}])
-    lock_freed(aws, command="rollback")
+    lock_freed(aws, command="rollback", stack="service")
     assert aws.run("rollback", "--stack", "service", locking=True) == 1
     assert "nothing earlier to roll back to" in aws.err and "put back" in aws.out
 
@@ -8007,10 +8007,10 @@ def test_a_user_without_a_name_takes_the_lock_as_its_uid(monkeypatch, aws, error
     monkeypatch.setattr(getpass, "getuser", nameless)
     assert lock.user() == f"uid {os.getuid()}"
     assert json.loads(our_lock())["holder"].startswith(f"uid {os.getuid()}@")
-    lock_taken(aws)  # the PutParameter with our_lock() as its value
+    lock_taken(aws, stack="cert-dns")  # the PutParameter with our_lock() as its value
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
@@ -8025,10 +8025,10 @@ def status_reads(aws, *relaxed, lock=None):
 
 
 def test_a_deploy_holds_the_environments_lock_and_frees_it(aws):
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
 
 
@@ -8076,11 +8076,11 @@ def test_the_revision_of_a_change_set_named_by_a_deployer_before_millisecond_nam
 
 def test_a_failed_runs_way_on_is_followed_by_make_unlock_when_its_lock_may_still_be_held(aws):
     # "interrupted; to go on: the same command again" came after the lock's warning, and the command it named was refused
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
     requests_of(aws, "ExecuteChangeSet", raising=KeyboardInterrupt())
-    lock_freed(aws, deletion_refused=("InternalServerError", "try later", 500))
+    lock_freed(aws, deletion_refused=("InternalServerError", "try later", 500), stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", "--yes", locking=True) == 130, aws.err
     lines = aws.err.splitlines()
     assert lines[-2].startswith(f"interrupted while asking CloudFormation to execute {cs_name('cert-dns')}"), aws.err
@@ -8090,10 +8090,10 @@ def test_a_failed_runs_way_on_is_followed_by_make_unlock_when_its_lock_may_still
 
 def test_a_lock_that_cannot_be_freed_is_named_with_make_unlock_not_with_the_command_again(aws):
     # The warning quoted the error's explanation, whose next step ("the same command continues") the lock then refused.
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws, deletion_refused=("InternalServerError", "try later", 500))
+    lock_freed(aws, deletion_refused=("InternalServerError", "try later", 500), stack="cert-dns")
     # exit 1: it exited 0, and in CI the next run, refused by the lock, was the first to fail
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1, aws.err
     assert aws.err.splitlines()[-2:] == [
@@ -8106,7 +8106,7 @@ def test_a_lock_that_cannot_be_freed_is_named_with_make_unlock_not_with_the_comm
 
 @pytest.mark.parametrize("answer", ["no Value", "GetParameter refused"])
 def test_a_lock_that_cannot_be_read_to_be_freed_is_said_and_fails_the_run(aws, answer):
-    lock_taken(aws, command="deploy")
+    lock_taken(aws, command="deploy", stack="cert-dns")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
     if answer == "no Value":  # an answer without what release() reads: said like a refusal, not a traceback
@@ -8134,9 +8134,9 @@ def test_a_lock_whose_sandbox_is_gone_at_its_release_is_not_said_held():
 
 
 def test_a_failed_deploy_frees_the_lock_too(aws):
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.cf.add_client_error("describe_stacks", "ValidationError", "boom", 400)
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
 
 
@@ -8344,7 +8344,7 @@ def test_a_run_stopped_twice_while_its_lock_is_freed_still_says_what_stopped_it(
     # Ctrl-C as ExecuteChangeSet was answered, then twice more during the lock's release (AWS paused): the run said a
     # bare "interrupted; to go on: the same command again", which found no changes and left the release unrecorded.
     # A run that had finished says it had (helper P2: "interrupted" alone was taken for a run to make again).
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     if run_was == "finished":
         aws.empty_change_set("cert-dns")
@@ -8472,7 +8472,7 @@ def test_a_create_change_set_that_never_connected_made_nothing_to_clean_up(aws, 
 
 
 def test_a_lock_that_is_not_this_runs_any_more_is_left_alone(aws):
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
     lock_freed(aws, value=json.dumps(HELD))  # `make unlock` freed ours meanwhile and another run took it
@@ -8485,12 +8485,12 @@ def test_a_retried_take_that_had_landed_is_this_runs_lock_not_another_runs(aws):
         "put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400, response_meta={"RetryAttempts": 1}
     )
     aws.ssm.add_response(
-        "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(), "Version": 1}}, {"Name": LOCK}
+        "get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(stack="cert-dns"), "Version": 1}}, {"Name": LOCK}
     )
     relaxed_mark_read(aws)
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws)  # and it is freed at the end, as this run's
+    lock_freed(aws, stack="cert-dns")  # and it is freed at the end, as this run's
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     assert "another run" not in aws.err
 
@@ -8510,6 +8510,17 @@ def test_a_second_run_is_refused_naming_who_holds_the_lock_and_since_when(aws, r
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
     assert f"error: {ENV} is being changed by another run: deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z" in aws.err
     assert aws.err.rstrip().endswith(f"; wait for it to finish; if that run died, free the lock: make unlock ENV={ENV}"), aws.err
+
+
+@pytest.mark.parametrize("stack", [None, "alb"])
+def test_the_lock_names_the_layer_its_run_acts_on_where_it_is_one(aws, stack):
+    # a deploy waiting on another learns which layer that run changes: STACK=alb, or (none named) every layer
+    aws.ssm.add_client_error("put_parameter", "ParameterAlreadyExists", "The parameter already exists.", 400)
+    value = HELD | ({"stack": stack} if stack else {})
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(value), "Version": 1}})
+    assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 1
+    command = f"deploy STACK={stack}" if stack else "deploy"
+    assert f"is being changed by another run: {command} by ci@runner-7 (pid 4242) since" in aws.err, aws.err
 
 
 def test_a_run_refused_by_the_lock_of_a_run_known_gone_is_told_to_free_it_not_to_wait(aws):
@@ -9028,10 +9039,10 @@ def test_reading_an_upstream_stack_counts_under_that_stack(aws):
 
 
 def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     # the lock taken, the relaxed-policy mark read, the lock read and deleted
     assert deploy.parse_api_calls(deploy.API_CALLS + aws.api_calls) == {"(no stack)": 4, stack("cert-dns"): 4}
@@ -9039,11 +9050,11 @@ def test_the_lock_calls_count_under_the_key_of_calls_that_name_no_stack(aws):
 
 def test_a_relaxed_stack_policy_that_cannot_be_put_back_is_not_said_to_be(aws):
     # The line came before SetStackPolicy: refused, the run said "put back", then the error.
-    lock_taken(aws, "alb")
+    lock_taken(aws, "alb", stack="alb")
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.cf.add_client_error("set_stack_policy", "AccessDenied", "not allowed", 403)
-    lock_freed(aws)
+    lock_freed(aws, stack="alb")
     assert aws.run("deploy", "--stack", "alb", locking=True) == 1
     assert "put back" not in aws.out and "SetStackPolicy: AccessDenied" in aws.err, aws.out + aws.err
 
@@ -9051,29 +9062,29 @@ def test_a_relaxed_stack_policy_that_cannot_be_put_back_is_not_said_to_be(aws):
 def test_a_stack_policy_a_stopped_run_left_relaxed_is_put_back_by_the_next_deploy_of_its_layer_first(aws):
     # Ctrl-C while --allow-replace updates of alb and service ran: CloudFormation finished them, both
     # policies stayed open. A deploy of alb puts alb's back before anything else, and only alb's.
-    lock_taken(aws, "alb", "service")
+    lock_taken(aws, "alb", "service", stack="alb")
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.policy_restored("alb")
     aws.empty_change_set("alb")
-    lock_freed(aws)
+    lock_freed(aws, stack="alb")
     assert aws.run("deploy", "--stack", "alb", locking=True) == 0, aws.err
     assert f"{stack('alb')}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back" in aws.out
     # ... also when the deploy then goes no further (declined: no terminal, no YES=1).
-    lock_taken(aws, "alb")
+    lock_taken(aws, "alb", stack="alb")
     aws.deployed("cert-dns")
     aws.deployed("alb")
     aws.policy_restored("alb")
     aws.change_set("alb", "UPDATE", [change("Modify", "ApiAliasRecord", "AWS::Route53::RecordSet", details=[detail("AliasTarget")])])
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
-    lock_freed(aws)
+    lock_freed(aws, stack="alb")
     assert aws.run("deploy", "--stack", "alb", locking=True) == 1
     assert "put back" in aws.out and "no terminal to ask on" in aws.err
     # Another layer's mark is left for that layer's deploy; a mark of no layer is named.
-    lock_taken(aws, "alb", "no-such-layer")
+    lock_taken(aws, "alb", "no-such-layer", stack="cert-dns")
     aws.deployed("cert-dns")
     aws.empty_change_set("cert-dns")
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", locking=True) == 0, aws.err
     assert "put back" not in aws.out
     assert (
@@ -9099,7 +9110,7 @@ def test_a_mark_that_cannot_be_deleted_and_resources_that_cannot_be_read_after_a
 @pytest.mark.parametrize("status", ["UPDATE_COMPLETE", "UPDATE_IN_PROGRESS"])
 def test_make_execute_puts_back_a_policy_a_stopped_run_left_relaxed_once_the_stack_has_settled(aws, status):
     # make execute does not wait for the stack: while the stopped run's update still runs, the policy waits too.
-    lock_taken(aws, "cert-dns", command="execute")
+    lock_taken(aws, "cert-dns", command="execute", stack="cert-dns")
     aws.cf.add_response(
         "describe_change_set", change_set("cert-dns"), {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")}
     )
@@ -9109,7 +9120,7 @@ def test_make_execute_puts_back_a_policy_a_stopped_run_left_relaxed_once_the_sta
         aws.policy_restored("cert-dns")  # before the change set is shown
     aws.change_set_template("cert-dns")
     aws.listed_change_sets("cert-dns")
-    lock_freed(aws, command="execute")
+    lock_freed(aws, command="execute", stack="cert-dns")
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), locking=True) == 1  # then declined
     said = f"{stack('cert-dns')}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back"
     assert (said in aws.out) is settled
@@ -12148,12 +12159,17 @@ def test_releases_with_a_lock_left_by_a_dead_run_still_says_make_rollback_asks_f
     assert last.endswith("make rollback asks for TAG=<image tag>"), last
 
 
-@pytest.mark.parametrize("command, under_way", [("task", False), ("rollback", True)])
-def test_releases_takes_the_lock_held_by_a_live_run_for_a_release_under_way_only_if_it_may_release(aws, command, under_way):
-    # make task holds the lock for a migration: it records no release, and the note that make rollback asks for TAG= stays
+@pytest.mark.parametrize(
+    "command, stack, under_way",
+    [("task", "service", False), ("rollback", "service", True), ("deploy", "alb", False), ("deploy", None, True), ("execute", None, True)],
+)
+def test_releases_takes_the_lock_held_by_a_live_run_for_a_release_under_way_only_if_it_may_release(aws, command, stack, under_way):
+    # make task holds the lock for a migration, make deploy STACK=alb for another layer: they record no release, and the
+    # note that make rollback asks for TAG= stays; a deploy of every layer, or an execute of a change set not named
+    # after a layer (its layer unknown), may release
     aws.deployed("service", parameters=service_parameters("v3"))
     history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}])
-    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(command), "Version": 1}}
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": our_lock(command, stack), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     assert aws.run("releases") == 0, aws.err
     last = aws.out.splitlines()[-1]
@@ -12163,11 +12179,11 @@ def test_releases_takes_the_lock_held_by_a_live_run_for_a_release_under_way_only
 
 def test_ctrl_c_at_the_question_says_at_once_that_it_frees_the_lock_first(aws):
     # a stop outside a wait reaches main as KeyboardInterrupt itself (not a Failure 130): freeing the lock is said at once too
-    lock_taken(aws)
+    lock_taken(aws, stack="cert-dns")
     aws.deployed("cert-dns")
     aws.change_set("cert-dns", "UPDATE", CERT_CHANGES)
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
-    lock_freed(aws)
+    lock_freed(aws, stack="cert-dns")
     assert aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt(), locking=True) == 130, aws.err
     assert f"stopping: freeing the lock this run holds ({LOCK}) first" in aws.err, aws.err
 

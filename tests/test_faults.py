@@ -2558,7 +2558,7 @@ def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_rel
         for tag, (code, err) in results.items()
         if code == 1
         and (
-            "sandbox is being changed by another run: deploy by" in err
+            "sandbox is being changed by another run: deploy STACK=service by" in err
             or "which finished just now; nothing was done: run this again" in err
         )
     }

@@ -90,7 +90,7 @@ def test_the_task_streams_its_log_once_in_order_and_exits_with_the_web_container
 @pytest.mark.parametrize("code", [0, 3])
 def test_a_task_whose_lock_may_still_be_held_fails_with_its_own_code_or_1(aws, code):
     # The container's non-zero code is the run's exit status; a task that succeeded exits 1, as the next run is refused.
-    stubbed_aws.lock_taken(aws, command="task")
+    stubbed_aws.lock_taken(aws, command="task", stack="service")
     started(aws)
     aws.poll(ecs_task("STOPPED", code), (None, [], "f/001"), ("f/001", [], "f/001"))
     aws.ssm.add_client_error("get_parameter", "InternalServerError", "try later", 500, expected_params={"Name": stubbed_aws.LOCK})
@@ -119,7 +119,7 @@ def test_a_task_answer_without_its_status_ends_the_wait_saying_the_task_may_stil
 
 def test_a_log_that_cannot_be_read_leaves_the_wait_for_the_exit_code_and_the_lock_held(aws):
     # One throttled GetLogEvents ended the wait with an error and freed the lock while the migration ran on.
-    stubbed_aws.lock_taken(aws, command="task")
+    stubbed_aws.lock_taken(aws, command="task", stack="service")
     started(aws)
     aws.poll(ecs_task("RUNNING"))
     aws.logs.add_client_error("get_log_events", "ThrottlingException", "Rate exceeded", 400)
@@ -127,7 +127,7 @@ def test_a_log_that_cannot_be_read_leaves_the_wait_for_the_exit_code_and_the_loc
     aws.logs.add_client_error("get_log_events", "ThrottlingException", "Rate exceeded", 400)  # said once
     last = [log_event(20, "  Applying user.0042_email_unique... OK")]
     aws.poll(ecs_task("STOPPED", 0), (None, last, "f/001"), ("f/001", [], "f/001"))  # read again from the start: nothing lost
-    stubbed_aws.lock_freed(aws, command="task")
+    stubbed_aws.lock_freed(aws, command="task", stack="service")
     assert aws.run("task", "--cmd", "python manage.py migrate --noinput", "--yes", locking=True) == 0, aws.err
     said = [line for line in aws.out.splitlines() if "log" in line and line.startswith(f"task {TASK_ID}: its")]
     assert said == [
@@ -473,9 +473,9 @@ def test_a_command_may_hold_tabs_and_be_longer_than_other_values_up_to_what_runt
 
 def test_a_task_holds_the_environments_lock_and_logs_does_not(aws):
     # make task takes the lock before its first call and frees it, failed run or not
-    stubbed_aws.lock_taken(aws, command="task")
+    stubbed_aws.lock_taken(aws, command="task", stack="service")
     aws.cf.add_client_error("describe_stacks", "ValidationError", "boom", 400)
-    stubbed_aws.lock_freed(aws, command="task")
+    stubbed_aws.lock_freed(aws, command="task", stack="service")
     assert aws.run("task", "--cmd", "true", locking=True) == 1, aws.err
     # make logs only reads: no lock (a PutParameter would be a call nobody queued, failing the test)
     aws.service_stack()

@@ -552,7 +552,7 @@ def main(
         commands = Commands(deployer, args, layers, environment)
         try:
             if locked:
-                deployer.lock.take(args.command)
+                deployer.lock.take(args.command, args.stack)
                 deployer.relaxed_marks.read()
             code = COMMANDS[args.command](commands)
         except BaseException as error:

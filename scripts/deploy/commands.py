@@ -1289,15 +1289,18 @@ class Commands:
         return 0
 
     def release_under_way(self) -> str | None:
-        """The lock's holder ("the lock is held: <whose>") where a run that may release the service holds it and may
-        still run (a dead run's lock, which make status names, records nothing more); None otherwise, and where it cannot
-        be read (a hint for a note, not worth an error)."""
+        """The lock's holder ("the lock is held: <whose>") where a run that may release the service holds it (a deploy,
+        execute or rollback of the service layer, or of every layer) and may still run (a dead run's lock, which make
+        status names, records nothing more); None otherwise, and where it cannot be read (a hint for a note, not worth an
+        error)."""
         try:
             value = self.deployer.lock.held_value()
         except (*AWS_ERRORS, *UNREADABLE):
             return None
         held = untrusted_json(value) if value else None
         if not isinstance(held, dict) or held.get("command") not in RELEASING_COMMANDS or holder_runs(held, self.env) is False:
+            return None
+        if held.get("stack") not in (None, "service"):  # a run of another layer alone, which never touches the service stack
             return None
         return f"the lock is held: {self.deployer.lock.holder(value)}"
 

@@ -138,10 +138,13 @@ class EnvironmentLock:
         print(text, file=self.err)
         self.said_held = True
 
-    def take(self, command):
+    def take(self, command, stack=None):
+        """Take the lock for command, of one layer (stack) or, with None, of every layer it acts on."""
         runner = os.environ.get("GITHUB_RUN_ID")
         holder = f"GitHub run {os.environ.get('GITHUB_REPOSITORY', '')}#{runner}" if runner else f"{user()}@{socket.gethostname()}"
         value = {"holder": f"{holder} (pid {os.getpid()})", "command": command, "since": f"{self.now():%Y-%m-%dT%H:%M:%SZ}"}
+        if stack:
+            value["stack"] = stack
         if machine := this_machine():
             value["machine"] = machine
             value["started"] = start_time(os.getpid())
@@ -285,14 +288,15 @@ class EnvironmentLock:
             return None
 
     def holder(self, value=None) -> str | None:
-        """Whose the lock is (or the lock value given): "<command> by <holder> since <time>"; None once it is free."""
+        """Whose the lock is (or the lock value given): "<command>[ STACK=<layer>] by <holder> since <time>"; None once it is free."""
         value = self.held_value() if value is None else value
         if value is None:
             return None
         held = untrusted_json(value)
         try:  # another run wrote it, or anyone who may write the parameter: shown on one line, escaped
-            return printable(f"{held['command']} by {held['holder']} since {held['since']}{gone(held, self.env)}", one_line=True)
-        except (TypeError, KeyError):  # not JSON (None), or not a lock's
+            command = f"{held['command']} STACK={held['stack']}" if held.get("stack") else held["command"]
+            return printable(f"{command} by {held['holder']} since {held['since']}{gone(held, self.env)}", one_line=True)
+        except (AttributeError, TypeError, KeyError):  # not JSON (None), JSON but not an object, or not a lock's
             return printable(repr(value[:100]), one_line=True)
 
     def free(self, shown_value) -> str | None:
