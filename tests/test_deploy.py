@@ -12199,6 +12199,22 @@ def test_releases_while_the_service_stack_updates_says_its_release_is_under_way_
     ), aws.out
 
 
+@pytest.mark.parametrize("status", ["UPDATE_ROLLBACK_FAILED", "DELETE_FAILED"])
+def test_releases_says_make_rollback_is_refused_for_a_stuck_service_stack_and_the_way_on(aws, status):
+    # make rollback refuses such a stack before it reads the history (Deployer.ready): the list says so, with the way on
+    # the refusal gives, not that make rollback goes back to the release below
+    aws.deployed("service", status=status, parameters=service_parameters("v3"))
+    history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}, release("v3", "2025-11-22T10:00:00Z") | {"replaced": "v2"}])
+    assert aws.run("releases") == 0, aws.err
+    last = aws.out.splitlines()[-1]
+    assert last.startswith(f"{stack('service')} runs image v3 (make rollback is refused while the stack is {status}: "), last
+    aws.out, aws.err = "", ""
+    aws.deployed("service", status=status, parameters=service_parameters("v3"))
+    assert aws.run("rollback") == 1
+    way_on = last.partition(f"{status}: ")[2].removesuffix(")")
+    assert aws.err.rstrip().endswith(way_on), (aws.err, way_on)
+
+
 def test_releases_says_make_rollback_asks_for_tag_where_it_finds_nothing_earlier_too(aws):
     # The history's start trimmed, then a rollback by TAG= to v9: make rollback without TAG= refuses ("nothing earlier to
     # roll back to: ... names no image that ran before the running one ... or cannot tell which"), yet make releases,

@@ -1276,9 +1276,12 @@ class Commands:
                 refusal = f", {refusal}"
             elif previous_release(ours, running) is None:  # the list above shows the history; make rollback says why at length
                 refusal = "; no release before it to roll back to"
-            under_way = found["StackStatus"] if busy(found["StackStatus"]) else refusal and self.release_under_way()
+            status = found["StackStatus"]
+            under_way = status if busy(status) else refusal and self.release_under_way()
             if under_way:
                 note = f" ({under_way}: a release under way is recorded once it ends; see again then)"
+            elif status not in UPDATABLE:  # settled where no change set starts: make rollback refuses for the stack first
+                note = f" (make rollback is refused while the stack is {status}: {deployer.way_out('service', status)})"
             else:
                 note = f"{refusal}: make rollback asks for TAG=<image tag>" if refusal else ""
             deployer.say(f"{stack} runs image {said}{note}")
