@@ -278,7 +278,7 @@ changeset: $(INSTALLED) ## create and print STACK's change set for ENV, and leav
 execute: $(INSTALLED) ## execute the reviewed CHANGESET of STACK in ENV (asks first) [YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]
 	@$(FRESH) $(AWS) $(DEPLOY) execute $(FLAGS)
 
-status: $(INSTALLED) ## one line per layer of ENV: stack, status, last change
+status: $(INSTALLED) ## one line per layer of ENV (or STACK's): stack, status, last change [STACK=]
 	@$(AWS) $(DEPLOY) status $(FLAGS)
 
 outputs: $(INSTALLED) ## the outputs of STACK (default: every layer) in ENV

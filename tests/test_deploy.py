@@ -3037,6 +3037,30 @@ def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_el
     assert f"(change sets that could still run: {cs_name('cert-dns')} (made " in ours, ours
 
 
+@pytest.mark.parametrize("listed", ["none left", "unreadable"])
+def test_status_of_an_empty_stack_under_review_with_no_change_set_left_says_destroy_removes_it(aws, listed):
+    # (helper R2) its change set discarded (delete-change-set, as status prints): status said it waited in a change set
+    status_reads(aws)
+    for layer in templates.layer_order():
+        if layer == "cert-dns":
+            aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False)
+        else:
+            aws.not_deployed(layer)
+    if listed == "none left":
+        failed = {"StackName": stack("cert-dns"), "ChangeSetName": "x", "ExecutionStatus": "UNAVAILABLE", "Status": "FAILED"}
+        aws.cf.add_response("list_change_sets", {"Summaries": [failed]}, {"StackName": stack("cert-dns")})
+    else:
+        aws.cf.add_client_error("list_change_sets", "AccessDenied", "no", 403, expected_params={"StackName": stack("cert-dns")})
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
+    empty = "(not deployed: an empty stack a first create's change set made, with none left that could run"
+    if listed == "none left":
+        assert f"{empty}; make deploy STACK=cert-dns ENV={ENV} creates it, make destroy STACK=cert-dns ENV={ENV} removes it)" in line
+    else:  # not known: the note that they could not be listed, and the line as before
+        assert empty not in line and "waits in a change set left for review" in line, line
+        assert f"change sets of {stack('cert-dns')} could not be listed (AccessDenied)" in aws.out, aws.out
+
+
 def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_141(aws, monkeypatch):
     monkeypatch.setattr("sys.stdout", None)  # `make status >&-`: Python starts without a stdout
     err = io.StringIO()
@@ -5916,7 +5940,7 @@ def test_change_sets_whose_listing_gives_a_token_again_are_a_note_and_the_run_go
     client = paging_forever("cloudformation", "list_change_sets", {"StackName": stack("alb")}, {"Summaries": []})
     said = []
     run = types.SimpleNamespace(cf=client, say=said.append)
-    assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == ""
+    assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") is None  # unknown, not none
     assert said == [f"  note: the change sets of {stack('alb')} could not be listed (PaginationError); its line shows none"], said
 
 

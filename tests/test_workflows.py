@@ -1130,6 +1130,9 @@ def test_make_help_names_tag_and_repair_on_the_targets_that_take_them():
         assert "MAX_WAIT=min" in line[target], line[target]
     for target in set(line) - set(deployer.TAKES_YES) - set(deployer.TAKES_MAX_WAIT):  # nor where the deployer refuses them
         assert "YES=1" not in line[target] and "MAX_WAIT" not in line[target], line[target]
+    # every command of more than one layer names STACK (make status's line did not, which takes it)
+    for target in set(line) & set(deployer.COMMANDS) - set(deployer.TAKES_NO_STACK) - set(deployer.SERVICE_COMMANDS):
+        assert "STACK" in line[target], line[target]
     for flag, takers in (
         ("ALLOW_REPLACE=1", deployer.TAKES_ALLOW),
         ("ALLOW_TRAFFIC_RESET=1", deployer.TAKES_ALLOW),

@@ -493,15 +493,15 @@ class ChangeSets:
         """The names of the stack's change sets but that one (the stack by its id: not one made under its name since)."""
         return [s.get("ChangeSetName", "(unnamed)") for s in change_set_summaries(self.cf, stack_id) if s.get("ChangeSetName") != name]
 
-    def change_sets_for_review(self, stack, otherwise, but=None) -> str:
-        """The stack's change sets that could still run (but that one), named with their age; when
-        they cannot be listed, only a note (saying `otherwise`): the run goes on."""
+    def change_sets_for_review(self, stack, otherwise, but=None) -> str | None:
+        """The stack's change sets that could still run (but that one), named with their age ("" for none); when
+        they cannot be listed, only a note (saying `otherwise`), and None: the run goes on."""
         try:
             summaries = change_set_summaries(self.cf, stack)
         except AWS_ERRORS as error:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
-            return ""
+            return None
         waiting = [s for s in summaries if (but is None or s.get("ChangeSetName") != but) and s.get("ExecutionStatus") == "AVAILABLE"]
         return ", ".join(
             s.get("ChangeSetName", "(unnamed)") + (f" (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" if "CreationTime" in s else "")

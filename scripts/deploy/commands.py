@@ -430,13 +430,21 @@ class Commands:
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
             foreign = deployer.foreign(found)
             review = found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign
+            waiting = "" if foreign else deployer.change_sets_for_review(stack, "its line below shows none")
             # what to run is said only for an enabled layer: every command but status, destroy and purge refuses another
-            note = (
-                f"  (not deployed: its first create waits in a change set left for review (make changeset), or a run stopped "
-                f"before executing it{f'; make deploy STACK={name} ENV={env} creates it' if enabled else ''})"
-                if review
-                else ""
-            )
+            create = f"; make deploy STACK={name} ENV={env} creates it" if enabled else ""
+            if review and waiting == "":  # its change sets discarded, or failed: an empty stack, which nothing will run
+                note = (
+                    f"  (not deployed: an empty stack a first create's change set made, with none left that could run{create}, "
+                    f"make destroy STACK={name} ENV={env} removes it)"
+                )
+            elif review:
+                note = (
+                    f"  (not deployed: its first create waits in a change set left for review (make changeset), or a run stopped "
+                    f"before executing it{create})"
+                )
+            else:
+                note = ""
             running = None if foreign or runs_no_image(found) else parameter_values(found).get("ImageTag")
             if running:  # the service's release: what make rollback steps back from
                 note = f"  image {printable(running, one_line=True)}" + note
@@ -458,7 +466,6 @@ class Commands:
             # A run stopped before it set it, or a change by hand; not a create under way, nor a stack a deploy refuses (ROLLBACK_COMPLETE)
             if enabled and not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
-            waiting = "" if foreign else deployer.change_sets_for_review(stack, "its line below shows none")
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
                 run_one = f"; make execute STACK={name} CHANGESET=<name> ENV={env} runs one" if enabled else ""
                 # one left by a stopped run, or a review no one will execute: CloudFormation ends them only when another runs
