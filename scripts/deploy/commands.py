@@ -29,7 +29,16 @@ from scripts.deploy.history import (
 )
 from scripts.deploy.layer import compact, layer_named_in, revision_named_in
 from scripts.deploy.lock import holder_runs
-from scripts.deploy.status import ALREADY_EXECUTED, UNDER_REVIEW, UPDATABLE, UPDATE_ROLLING_BACK, busy, is_deployed, runs_no_image
+from scripts.deploy.status import (
+    ALREADY_EXECUTED,
+    FIRST_CREATE_FAILED,
+    UNDER_REVIEW,
+    UPDATABLE,
+    UPDATE_ROLLING_BACK,
+    busy,
+    is_deployed,
+    runs_no_image,
+)
 from scripts.deploy.text import output_values, parameter_values
 from scripts.deploy.waiting import stated_whole_number
 from templates.errors import RefusedFile, Terminated, printable, untrusted_json
@@ -1339,7 +1348,17 @@ class Commands:
         except ClientError as error:  # the stack names it, and make status shows the stack as it was: drift says what happened
             # Only of a stack that has settled: after a destroy, log_group_to_read looked at the retained one (deleted since: said as
             # it is), a create may not have made it yet, and a failed create's rollback deleted it.
-            if error_code(error) != "ResourceNotFoundException" or not deployer.settled_values(templates.stack_name(self.env, "service")):
+            if error_code(error) != "ResourceNotFoundException":
+                raise
+            stack = templates.stack_name(self.env, "service")
+            status = (deployer.describe(stack) or {}).get("StackStatus")
+            if status in FIRST_CREATE_FAILED:  # the log group is RETAIN, RetainExceptOnCreate (templates/common.py)
+                raise Failure(
+                    f"error: log group {names['log_group']} does not exist: {stack} is {status}, whose rollback deletes it with "
+                    "its logs (the failed deploy printed the stopped tasks' last log lines among its events; make events "
+                    f"STACK=service ENV={self.env} shows why it failed); {deployer.way_out('service', status)}"
+                ) from None
+            if not deployer.settled_values(stack):
                 raise
             raise Failure(
                 f"error: log group {names['log_group']} does not exist, though the stack that made it names it: deleted outside "
