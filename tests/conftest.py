@@ -158,6 +158,39 @@ def requests_checked_as_aws_checks_them():
     ParamValidationDecorator.serialize_to_request = requests_as_aws_takes.SERIALIZE
 
 
+def rendered_once_per_content(real, layer):
+    """layer.body that gives the body it gave before for a template of the same content rather than render it again:
+    every in-process deployer run reads output/'s few templates and renders each with indents (json's pure-Python
+    encoder, about 1 ms a layer; the key, its compact sorted JSON, the C encoder's, about 0.15 ms). What body returns
+    depends on nothing else but render and MAX_TEMPLATE_BODY, which the key holds too: a template first seen, or one
+    read while a test replaced either, goes through body itself."""
+    bodies = {}
+
+    def body(template):
+        try:
+            key = (json.dumps(template, separators=(",", ":"), sort_keys=True), layer.render, layer.MAX_TEMPLATE_BODY)
+        except (TypeError, ValueError, RecursionError):  # what body would raise too, or not: body says
+            return real(template)
+        if key not in bodies:
+            if len(bodies) >= 64:  # a test's own templates (a larger one, one edited) are not kept for the run
+                bodies.clear()
+            bodies[key] = real(template)
+        return bodies[key]
+
+    body.rendered_once_per_content = real
+    return body
+
+
+@pytest.fixture(autouse=True)
+def template_bodies_rendered_once_per_content():
+    """scripts.deploy.layer.body memoised (rendered_once_per_content) in the test processes, once a test module or a
+    test imported the deployer (a test of generation alone does not pay for its imports)."""
+    layer = sys.modules.get("scripts.deploy.layer")
+    if layer is not None and not hasattr(layer.body, "rendered_once_per_content"):
+        layer.body = rendered_once_per_content(layer.body, layer)
+    yield
+
+
 @pytest.fixture(autouse=True)
 def requests_as_aws_takes(requests_checked_as_aws_checks_them):
     import requests_as_aws_takes
@@ -346,6 +379,20 @@ def deploying_into(sandbox, *extra, reuse_clients=True):
         patch.undo()
 
 
+SEEDED = "seeded"  # the saved state seeded() keeps (deployed's are "deployed ...")
+
+
+def seeded(sandbox):
+    """sandbox.seed()'s state (emptied, then the Phase 5.14 account), as a test starts from: the first test of a
+    worker's sandbox to ask seeds it (Sandbox.seed, which checks the ids it made against params/sandbox.yaml) and
+    saves what that left (emulator/saved_states.py, moto's random numbers too); later ones get it back, as
+    deployed's do: about 7 ms of the two processes' CPU against some 65 ms for a seed (a reset and a dozen calls).
+    Tests of the seed itself, and of saved states, call sandbox.seed()."""
+    if not sandbox.restore(SEEDED):
+        sandbox.seed()
+        sandbox.save(SEEDED)
+
+
 def deployed(sandbox, run, *layers):
     """The sandbox seeded, then `make deploy STACK=<layer>` of each of layers in turn (`make deploy` of
     every layer when none), through run (deploying_into's), as a test starts from. The first test of a
@@ -354,7 +401,7 @@ def deployed(sandbox, run, *layers):
     name = " ".join(["deployed", *(layers or ["every layer"]), *run.extra])
     if sandbox.restore(name):
         return
-    sandbox.seed()
+    seeded(sandbox)
     for argv in [["--stack", layer] for layer in layers] or [[]]:
         code, out, err = run("deploy", *argv, "--yes")
         assert code == 0, out + err
@@ -408,7 +455,7 @@ def seeded_sandbox(sandbox):
     """The session's sandbox, emptied and seeded again (tests on one worker run one at a time):
     (the Sandbox, the environment that points a subprocess at it, the deploy command line)."""
 
-    sandbox.seed()
+    seeded(sandbox)
     return sandbox, os.environ | sandbox.environment(), deploy_command()
 
 

@@ -9,7 +9,7 @@ import socket
 import time
 
 import pytest
-from conftest import deploying_into, parameters
+from conftest import deploying_into, parameters, seeded
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -40,7 +40,7 @@ def run(sandbox):
 @pytest.fixture(scope="module")
 def first_deploy(sandbox, run):
     """(exit code, stdout, stderr) of deploying every layer into the empty Phase 5.14 account."""
-    sandbox.seed()
+    seeded(sandbox)
     return run("deploy", "--yes")
 
 
@@ -52,7 +52,7 @@ def every_layer_deployed(sandbox, run, first_deploy):
     assert code == 0, out + err
     stacks = {s["StackName"] for s in sandbox.client("cloudformation").describe_stacks()["Stacks"]}
     if not {templates.stack_name(ENV, layer) for layer in LAYERS} <= stacks:
-        sandbox.seed()
+        seeded(sandbox)
         code, out, err = run("deploy", "--yes")
         assert code == 0, out + err
 

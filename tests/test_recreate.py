@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import yaml
 from botocore.exceptions import ClientError
-from conftest import ROOT, create_bucket, deployed, deploying_into, generate_main, on_each_client, parameters, refused_answer
+from conftest import ROOT, create_bucket, deployed, deploying_into, generate_main, on_each_client, parameters, refused_answer, seeded
 
 import templates
 from emulator.sandbox import PARAMS_FILE
@@ -300,7 +300,7 @@ def test_logs_after_a_destroy_whose_look_for_the_deleted_stack_fails_say_why_unl
 
 def test_logs_read_no_log_group_a_stack_this_tool_did_not_make_retained(sandbox, run):
     # A stack of the service's name made by hand, deleted, kept a log group of the service's name: not the service's logs.
-    sandbox.seed()
+    seeded(sandbox)
     cloudformation = sandbox.client("cloudformation")
     kept = {"LogGroup": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": SERVICE_LOGS}}}
     cloudformation.create_stack(StackName=stack("service"), TemplateBody=json.dumps({"Resources": kept}))
@@ -342,7 +342,7 @@ def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch)
 def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(sandbox, run):
     # A stack of a layer's name with the tool's three tags, made by hand, retained a log group the
     # layer's template never holds: purge deleted it.
-    sandbox.seed()
+    seeded(sandbox)
     cf, name = sandbox.client("cloudformation"), stack("alarms")
     body = {
         "Resources": {
@@ -363,7 +363,7 @@ def test_purge_takes_from_a_deleted_stack_only_what_the_layers_template_retains(
 def test_purge_takes_from_a_deleted_stack_what_the_layers_template_retains_by_logical_id_and_type_both(sandbox, run):
     # A stack of the service's name with the tool's three tags, made by hand, retained a log group of the layer's name
     # under the logical id of the layer's key: the template retains LogKey as a KMS key, not as a log group.
-    sandbox.seed()
+    seeded(sandbox)
     cf, name = sandbox.client("cloudformation"), stack("service")
     group = {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": SERVICE_LOGS}}
     body = {"Resources": {"LogKey": group}}
@@ -381,7 +381,7 @@ def test_purge_takes_from_a_deleted_stack_what_the_layers_template_retains_by_lo
 def test_purge_leaves_what_a_hand_made_stack_of_the_layers_name_and_tags_retained(sandbox, run):
     # Stacks of the layers' names, with the tool's tags and logical ids, made by hand: another team's bucket was
     # deleted, and its key scheduled for deletion. Neither has a name of the layer's to tell it by.
-    sandbox.seed()  # the Phase 5.14 account alone: no deleted stack another test left
+    seeded(sandbox)  # the Phase 5.14 account alone: no deleted stack another test left
     cf, s3, kms = (sandbox.client(name) for name in ("cloudformation", "s3", "kms"))
     everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
     # a copy of the layer's certificate, its domain another team's: compared as written, it was taken
@@ -429,7 +429,7 @@ def test_purge_reads_a_retained_keys_own_description_not_only_the_one_its_templa
     # A stack of ours can import another team's key with a template that gives it our description (CloudFormation does
     # not check an imported resource against the template), or take our description from a NamePrefix that was an SSM
     # parameter's name: the template's value said the key was ours, and purge scheduled its deletion.
-    sandbox.seed()
+    seeded(sandbox)
     cf, kms = sandbox.client("cloudformation"), sandbox.client("kms")
     layer = load_layer(ENV, "service", ROOT / "output")
     ours = json.loads(layer.template)["Resources"]["LogKey"]["Properties"]["Description"]["Fn::Sub"]
@@ -479,7 +479,7 @@ def test_purge_reads_a_retained_keys_own_description_not_only_the_one_its_templa
 def test_purge_reads_a_retained_certificates_own_domain_not_only_the_one_its_template_gave(sandbox, run, monkeypatch):
     # A stack of ours that imported another team's certificate under a template giving our domain: the template's value
     # said it was ours. The emulator makes a certificate with the template's domain, so ACM's answer is another's here.
-    sandbox.seed()
+    seeded(sandbox)
     cf, acm = sandbox.client("cloudformation"), sandbox.client("acm")
     layer = load_layer(ENV, "cert-dns", ROOT / "output")
     ours = json.loads(layer.template)["Resources"]["Certificate"]["Properties"]["DomainName"]
@@ -514,7 +514,7 @@ def test_purge_reads_a_retained_certificates_own_domain_not_only_the_one_its_tem
 
 def test_purge_of_a_layer_taken_out_of_enabled_layers_compares_a_retained_keys_description_as_written(sandbox, run, tmp_path):
     # no output/<env>/waf.json to resolve the layer's values with: the expressions are compared, not skipped
-    sandbox.seed()
+    seeded(sandbox)
     options = without_layer(tmp_path, "waf")
     cf = sandbox.client("cloudformation")
     everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
@@ -535,7 +535,7 @@ def test_purge_of_a_layer_taken_out_of_enabled_layers_compares_a_retained_keys_d
 def test_purge_of_a_layer_taken_out_of_enabled_layers_reads_a_retained_keys_own_description(sandbox, run, tmp_path):
     # The template's expression is the layer's, and the key's own description another team's (imported, or changed
     # since): with no output/<env>/waf.json, only the expressions were compared, and purge scheduled its deletion.
-    sandbox.seed()
+    seeded(sandbox)
     options = without_layer(tmp_path, "waf")
     cf, kms = sandbox.client("cloudformation"), sandbox.client("kms")
     ours = json.loads((ROOT / "output" / "waf.json").read_text())["Resources"]["LogKey"]["Properties"]["Description"]
@@ -568,7 +568,7 @@ def test_purge_of_a_layer_taken_out_of_enabled_layers_reads_a_retained_keys_own_
 def test_purge_leaves_the_key_of_a_log_group_of_an_earlier_name_prefix_for_that_log_group(sandbox, run):
     # Its description names the earlier prefix too: said as another team's key, with a command that would have made the
     # kept log group's events unreadable
-    sandbox.seed()
+    seeded(sandbox)
     cf = sandbox.client("cloudformation")
     group = "/ecs/startupwebapp-old-service"
     everyone = {"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::123456789012:root"}, "Action": "kms:*", "Resource": "*"}
@@ -609,7 +609,7 @@ def test_a_stack_whose_resource_was_deleted_by_hand_is_destroyed_and_what_it_ret
     # The alb layer ROLLING, whatever params/sandbox.yaml says: its alternate target group is then in no listener rule,
     # free to delete by hand (a traffic-shifting strategy's rules use it, and ELB refuses its deletion).
     rolling = output_with_parameters(tmp_path / "rolling", {"alb": {"DeploymentStrategy": "ROLLING"}})
-    sandbox.seed()
+    seeded(sandbox)
     for layer in LAYERS[: LAYERS.index("alb") + 1]:
         code, out, err = run("deploy", "--stack", layer, "--yes", *rolling)
         assert code == 0, out + err
@@ -816,7 +816,7 @@ def test_purge_leaves_a_key_that_a_log_group_in_no_stack_still_uses(sandbox, run
 def test_a_run_of_every_layer_whose_create_needs_a_log_group_name_in_no_stack_is_refused_before_its_first_create(sandbox, run):
     # The old log group an update to a new NamePrefix kept, or one made by hand: the run created the
     # layers before the service's, then failed there (found by an attacker pass).
-    sandbox.seed()
+    seeded(sandbox)
     sandbox.client("logs").create_log_group(logGroupName=SERVICE_LOGS)
     code, out, err = run("deploy", "--yes")
     command = f"{sandbox_aws_cli(sandbox)} logs delete-log-group --log-group-name {SERVICE_LOGS}"
@@ -1201,7 +1201,7 @@ def test_a_stale_change_set_a_guard_refuses_says_to_make_one_with_todays_values(
     rolling = output_with_parameters(
         tmp_path / "rolling", {"alb": {"DeploymentStrategy": "ROLLING"}, "service": {"DeploymentStrategy": "ROLLING"}}
     )
-    sandbox.seed()
+    seeded(sandbox)
     for argv in (("deploy", *shifting), ("deploy", "--stack", "service", *rolling)):
         code, out, err = run(*argv, "--yes")
         assert code == 0, out + err
@@ -1238,7 +1238,7 @@ def test_back_to_rolling_the_alb_layer_waits_until_the_service_no_longer_uses_it
 
     shifting = strategy("shifting", "BLUE_GREEN", {"TestPauseMinutes": "5"}, TestListenerCidr="203.0.113.0/24")
     rolling = strategy("rolling", "ROLLING")
-    sandbox.seed()
+    seeded(sandbox)
     code, out, err = run("deploy", *shifting, "--yes")
     assert code == 0, out + err
     # a release that would wait for tests on AWS: the emulator runs none, so no make verify or make continue to advise
@@ -1405,7 +1405,7 @@ def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_chang
     changed = output_with_parameters(tmp_path / "canary", {"alb": shifting, "service": shifting})
     # deployed ROLLING, whatever params/sandbox.yaml says (a sandbox already shifting traffic has nothing to switch)
     rolling = {"DeploymentStrategy": "ROLLING", "TestPauseMinutes": "0"}
-    sandbox.seed()
+    seeded(sandbox)
     code, out, err = run("deploy", "--yes", *output_with_parameters(tmp_path / "rolling", {"alb": rolling, "service": rolling}))
     assert code == 0, out + err
     code, out, err = run("diff", "--stack", "service", *changed)
@@ -1429,7 +1429,7 @@ def test_diff_of_the_service_alone_to_a_traffic_shifting_strategy_says_the_chang
 
 
 def test_destroy_is_refused_before_anything_while_the_load_balancer_has_deletion_protection(sandbox, run, tmp_path):
-    sandbox.seed()
+    seeded(sandbox)
     protected = output_with_parameter(tmp_path, "alb", "DeletionProtection", "true")
     for layer in ("cert-dns", "alb"):
         code, out, err = run("deploy", "--stack", layer, "--yes", *protected)
@@ -1773,7 +1773,7 @@ def test_replacing_a_load_balancer_with_deletion_protection_is_refused_until_it_
     """CloudFormation cannot delete the old load balancer and would drop it from the stack, running
     (guards.refuse_deleting_a_protected_load_balancer); turning protection off in the same change is
     the new one's setting, so that is refused too; off alone first, then the replacement goes through."""
-    sandbox.seed()
+    seeded(sandbox)
     protected = output_with_parameter(tmp_path / "on", "alb", "DeletionProtection", "true")
     for layer in ("cert-dns", "alb"):
         code, out, err = run("deploy", "--stack", layer, "--yes", *protected)
@@ -1861,7 +1861,7 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
     if layer is None:
         pytest.skip(f"{PARAMS_FILE} enables every layer: no stack name of ours is free for one made by hand")
     cloudformation = sandbox.client("cloudformation")
-    sandbox.seed()
+    seeded(sandbox)
     audit = "/important/audit-trail"
     kept = {"Audit": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "Retain", "Properties": {"LogGroupName": audit}}}
     cloudformation.create_stack(StackName=stack(layer), TemplateBody=json.dumps({"Resources": kept}))
@@ -1945,7 +1945,7 @@ def test_stacks_of_our_names_that_this_tool_did_not_make_are_neither_destroyed_n
 def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_and_its_stack(sandbox, run, monkeypatch):
     # make changeset on a stack not yet created makes it, empty (REVIEW_IN_PROGRESS), with the change
     # set; a deploy's own CREATE change set goes to that stack: refused, it must not delete the stack.
-    sandbox.seed()
+    seeded(sandbox)
     code, out, err = run("changeset", "--stack", "cert-dns")
     assert code == 0, out + err
     cloudformation = sandbox.client("cloudformation")
@@ -1962,7 +1962,7 @@ def test_a_refused_deploy_of_a_new_stack_leaves_the_change_set_left_for_review_a
 
 def test_two_change_sets_made_in_the_same_second_have_names_of_their_own(sandbox, run, monkeypatch):
     # The name is also the request's ClientToken: the second of two equal ones is taken for a retry of the first.
-    sandbox.seed()
+    seeded(sandbox)
     for millisecond in (100, 900):
 
         class Fixed(datetime):
@@ -2018,7 +2018,7 @@ def test_a_change_of_alarms_that_read_container_insights_says_when_the_cluster_h
     none follows the account's setting, which the note does not read: API_ClusterSetting): a change
     set of the alarms layer notes it, naming the alarms that would never alarm; with it on, nothing is
     said, and a deploy with nothing to change says nothing either."""
-    sandbox.seed()
+    seeded(sandbox)
     alarms = json.loads((ROOT / "output" / "alarms.json").read_text())["Resources"]
     readers = sorted(name for name, r in alarms.items() if "ECS/ContainerInsights" in json.dumps(r["Properties"]))
     cluster = SANDBOX.values["ClusterName"]
@@ -2111,7 +2111,7 @@ def test_executing_the_change_set_a_stopped_rollback_left_records_a_rollback(san
 def test_a_layer_whose_upstream_layers_are_not_deployed_names_every_one_in_an_order_that_works(sandbox, run):
     # The service layer on an empty account named the load balancer's stack alone; deployed, the next
     # try named the release alarms', and the load balancer's own needed the certificate's first.
-    sandbox.seed()
+    seeded(sandbox)
     code, out, err = run("deploy", "--stack", "scaling", "--yes")
     assert code == 1, out + err
     advice = re.search(
@@ -2862,7 +2862,7 @@ def output_copy(tmp_path, name, declared_before=False, tags=None):
 
 
 def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and_deploy_quietly(sandbox, run, tmp_path):
-    sandbox.seed()
+    seeded(sandbox)
     code, out, err = run("deploy", *output_copy(tmp_path, "older", declared_before=True), "--yes")
     assert code == 0, out + err
     code, out, err = run("diff")
@@ -2883,7 +2883,7 @@ def test_templates_written_otherwise_to_the_same_values_are_same_as_deployed_and
 
 @pytest.mark.parametrize("declared_before", [False, True], ids=["as committed", "written otherwise"])
 def test_new_stack_tags_are_a_difference_make_diff_names_and_a_deploy_makes(sandbox, run, tmp_path, declared_before):
-    sandbox.seed()
+    seeded(sandbox)
     code, out, err = run("deploy", *output_copy(tmp_path, "deployed", declared_before), "--yes")
     assert code == 0, out + err
     tagged = output_copy(tmp_path, "tagged", tags={"Owner": "platform"})
@@ -2900,7 +2900,7 @@ def test_new_stack_tags_are_a_difference_make_diff_names_and_a_deploy_makes(sand
 
 
 def test_expressions_written_otherwise_alone_are_not_said_to_change_the_declarations_too(sandbox, run, tmp_path):
-    sandbox.seed()
+    seeded(sandbox)
     options = output_copy(tmp_path, "mapped")
     path = tmp_path / "mapped" / "release-alarms.json"
     text = path.read_text()
@@ -2935,7 +2935,7 @@ def test_diff_names_the_resources_a_strategy_switch_adds_and_removes(sandbox, ru
     # Helper RW's walk: make diff of ROLLING -> BLUE_GREEN showed two parameter lines alone, where the deploy adds a test
     # listener, its ingress rule and two listener rules (the alb template's conditions); and the way back removes them.
     rolling, shifting = strategy_outputs(tmp_path)
-    sandbox.seed()
+    seeded(sandbox)
     for layer in ("cert-dns", "alb"):  # the diff is the alb layer's: the layers it reads, not the others
         assert run("deploy", "--stack", layer, *rolling, "--yes")[0] == 0
     code, out, err = run("diff", "--stack", "alb", *shifting)
@@ -2961,7 +2961,7 @@ def deployed_shifting(sandbox, run, tmp_path, traffic_moved=False):
     rolling, shifting = strategy_outputs(tmp_path)
     name = " ".join(["deployed every layer shifting", *run.extra])  # saved and put back as conftest.deployed's
     if not sandbox.restore(name):
-        sandbox.seed()
+        seeded(sandbox)
         assert run("deploy", *shifting, "--yes")[0] == 0
         sandbox.save(name)
     if traffic_moved:

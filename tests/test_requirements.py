@@ -54,10 +54,23 @@ def test_the_lock_has_every_pin_of_requirements_in_at_its_version():
 
 @pytest.fixture(scope="session")
 def venv_with_pip(tmp_path_factory):
-    """A venv made once per test worker and copied by each test: making one installs pip (about 3.5 s of CPU), a
-    copy takes 0.1 s. A venv finds its base Python through its pyvenv.cfg, not its path, so a copy runs."""
-    made = tmp_path_factory.mktemp("venv-with-pip") / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(made)], check=True, timeout=120)
+    """A venv made once per test run and copied by each test: making one installs pip (about 3.5 s of CPU), a
+    copy takes 0.1 s. A venv finds its base Python through its pyvenv.cfg, not its path, so a copy runs. Under
+    pytest-xdist the workers share one, made by the first to ask (the others wait on a lock) in the run's own
+    temporary directory, the parent of each worker's; no test changes it, each changes its copy."""
+    import fcntl
+
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # pytest-<n>/, of this run alone: each worker's is pytest-<n>/popen-gw<i>
+    made, done = shared / "venv-with-pip" / "venv", shared / "venv-with-pip" / "made"
+    made.parent.mkdir(exist_ok=True)
+    with open(shared / "venv-with-pip" / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():
+            shutil.rmtree(made, ignore_errors=True)  # a making that failed half way
+            subprocess.run([sys.executable, "-m", "venv", str(made)], check=True, timeout=120)
+            done.touch()
     return made
 
 

@@ -82,8 +82,8 @@ class SandboxAws:
 
 @pytest.fixture
 def sandbox_aws(sandbox):
-    """The sandbox emptied and seeded again: every test starts from the Phase 5.14 account."""
-    sandbox.seed()
+    """The sandbox emptied and seeded again: every test starts from the Phase 5.14 account (conftest.seeded)."""
+    conftest.seeded(sandbox)
     return SandboxAws(sandbox)
 
 
