@@ -12278,3 +12278,34 @@ def test_releases_whose_lock_answer_cannot_be_read_still_lists_the_releases(aws)
     aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Version": 1}}, {"Name": LOCK})
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines()[-1].endswith("make rollback asks for TAG=<image tag>"), aws.out
+
+
+@pytest.mark.parametrize("being_made", ["CREATE_PENDING", "CREATE_IN_PROGRESS"])
+def test_status_of_a_stack_under_review_whose_change_set_is_being_made_does_not_say_none_is_left(aws, being_made):
+    # (R4) a change set CloudFormation still makes is UNAVAILABLE ("still creating it": API_ChangeSetSummary.html), like a
+    # failed one: the line said the empty stack had none left that could run and that make destroy removes it, while a
+    # make changeset or deploy (which holds the lock) was making the one it would run
+    status_reads(aws)
+    for layer in templates.layer_order():
+        if layer == "cert-dns":
+            aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False)
+        else:
+            aws.not_deployed(layer)
+    made = {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns"), "ExecutionStatus": "UNAVAILABLE", "Status": being_made}
+    aws.cf.add_response("list_change_sets", {"Summaries": [made]}, {"StackName": stack("cert-dns")})
+    assert aws.run("status") == 0, aws.err
+    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
+    assert "with none left that could run" not in line and "make destroy" not in line, line
+    assert f"(change sets that could still run: {cs_name('cert-dns')} (being made)" in line, line
+
+
+def test_releases_reads_a_lock_whose_layer_it_shows_as_every_layer_as_one_of_every_layer(aws):
+    # (R4) holder() shows a lock whose "stack" is empty (falsy) as of every layer ("deploy by ..."), while
+    # release_under_way took it for a run of another layer: one value, two readings
+    aws.deployed("service", parameters=service_parameters("v3"))
+    history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}])
+    value = json.dumps(json.loads(our_lock("deploy")) | {"stack": ""})
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}, {"Name": LOCK})
+    assert aws.run("releases") == 0, aws.err
+    last = aws.out.splitlines()[-1]
+    assert "the lock is held: deploy by " in last and "a release under way is recorded once it ends" in last, last

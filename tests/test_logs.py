@@ -553,3 +553,19 @@ def test_an_interrupted_waits_follow_it_command_shows_the_stack_id_escaped_and_a
     follow = next(line for line in lines if "describe-stack-events" in line)
     words = shlex.split(follow.split("(or: ", 1)[1].removesuffix(")"))
     assert words[:4] == ["aws", "cloudformation", "describe-stack-events", "--stack-name"] and len(words) == 5, words
+
+
+def test_logs_of_a_retained_group_gone_under_a_stack_of_the_services_name_not_ours_that_failed_its_create(aws, monkeypatch):
+    # (R4) make logs reads the group an earlier stack of ours retained (logs.log_group_to_read, after a destroy) when the
+    # stack of the service's name is someone else's: that stack's failed create (ROLLBACK_COMPLETE) did not delete our
+    # group, and make deploy RECREATE=1 refuses a stack this tool did not make; it said both
+    import types
+
+    from scripts.deploy import purge
+
+    group = types.SimpleNamespace(gone=False, foreign=False, physical_id=LOG_GROUP, facts={}, note="")
+    monkeypatch.setattr(purge, "kept_log_group", lambda deployer, name: (group, NOW))  # found, then deleted before the read
+    aws.deployed("service", status="ROLLBACK_COMPLETE", tags={})  # no tags of ours: someone else's
+    aws.logs.add_client_error("filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
+    assert aws.run("logs") == 1
+    assert "whose rollback deletes it" not in aws.err and "RECREATE=1" not in aws.err, aws.err

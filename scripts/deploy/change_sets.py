@@ -493,20 +493,27 @@ class ChangeSets:
         """The names of the stack's change sets but that one (the stack by its id: not one made under its name since)."""
         return [s.get("ChangeSetName", "(unnamed)") for s in change_set_summaries(self.cf, stack_id) if s.get("ChangeSetName") != name]
 
-    def change_sets_for_review(self, stack, otherwise, but=None) -> str | None:
-        """The stack's change sets that could still run (but that one), named with their age ("" for none); when
-        they cannot be listed, only a note (saying `otherwise`), and None: the run goes on."""
+    def change_sets_for_review(self, stack, otherwise, but=None, being_made=False) -> str | None:
+        """The stack's change sets that could still run (but that one), named with their age ("" for none), and with
+        being_made those CloudFormation still makes, which can once made (ExecutionStatus UNAVAILABLE, "still creating
+        it", Status CREATE_PENDING or CREATE_IN_PROGRESS:
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html); when they cannot
+        be listed, only a note (saying `otherwise`), and None: the run goes on."""
         try:
             summaries = change_set_summaries(self.cf, stack)
         except AWS_ERRORS as error:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
             return None
-        waiting = [s for s in summaries if (but is None or s.get("ChangeSetName") != but) and s.get("ExecutionStatus") == "AVAILABLE"]
-        return ", ".join(
-            s.get("ChangeSetName", "(unnamed)") + (f" (made {s['CreationTime']:%Y-%m-%d %H:%M %Z})" if "CreationTime" in s else "")
-            for s in waiting
-        )
+        made = [s for s in summaries if (but is None or s.get("ChangeSetName") != but) and s.get("ExecutionStatus") == "AVAILABLE"]
+        making = [s for s in summaries if being_made and s.get("Status") in ("CREATE_PENDING", "CREATE_IN_PROGRESS")]
+
+        def named(summary, being_made):
+            when = f" {summary['CreationTime']:%Y-%m-%d %H:%M %Z}" if "CreationTime" in summary else ""
+            said = f"being made{when and ', since' + when}" if being_made else when and f"made{when}"
+            return summary.get("ChangeSetName", "(unnamed)") + (f" ({said})" if said else "")
+
+        return ", ".join([named(s, False) for s in made] + [named(s, True) for s in making])
 
     # --- once the execution has ended: the stack protected, its outcome said, a new service settled ---------
     def settle(self, layer, created):

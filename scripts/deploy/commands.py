@@ -38,6 +38,7 @@ from scripts.deploy.status import (
     busy,
     is_deployed,
     runs_no_image,
+    stuck,
 )
 from scripts.deploy.text import output_values, parameter_values
 from scripts.deploy.waiting import stated_whole_number
@@ -439,7 +440,7 @@ class Commands:
             when = found.get("LastUpdatedTime") or found.get("CreationTime")
             foreign = deployer.foreign(found)
             review = found["StackStatus"] == "REVIEW_IN_PROGRESS" and not foreign
-            waiting = "" if foreign else deployer.change_sets_for_review(stack, "its line below shows none")
+            waiting = "" if foreign else deployer.change_sets_for_review(stack, "its line below shows none", being_made=True)
             # what to run is said only for an enabled layer: every command but status, destroy and purge refuses another
             create = f"; make deploy STACK={name} ENV={env} creates it" if enabled else ""
             if review and waiting == "":  # its change sets discarded, or failed: an empty stack, which nothing will run
@@ -465,7 +466,7 @@ class Commands:
                 )
             elif not enabled:
                 note += "  " + not_enabled_note(env, name, self.environment.path)
-            elif is_deployed(found) and found["StackStatus"] not in UPDATABLE and not busy(found["StackStatus"]):
+            elif stuck(found):
                 # settled where no change set starts (a failed first create, a half deletion): the way on the deploy it
                 # refuses says, said where it is seen first
                 note += f"  ({deployer.way_out(name, found['StackStatus'])})"
@@ -1296,7 +1297,7 @@ class Commands:
             under_way = status if busy(status) else refusal and self.release_under_way()
             if under_way:
                 note = f" ({under_way}: a release under way is recorded once it ends; see again then)"
-            elif status not in UPDATABLE:  # settled where no change set starts: make rollback refuses for the stack first
+            elif stuck(found):  # make rollback refuses for the stack first
                 note = f" (make rollback is refused while the stack is {status}: {deployer.way_out('service', status)})"
             else:
                 note = f"{refusal}: make rollback asks for TAG=<image tag>" if refusal else ""
@@ -1319,7 +1320,7 @@ class Commands:
         held = untrusted_json(value) if value else None
         if not isinstance(held, dict) or held.get("command") not in RELEASING_COMMANDS or holder_runs(held, self.env) is False:
             return None
-        if held.get("stack") not in (None, "service"):  # a run of another layer alone, which never touches the service stack
+        if held.get("stack") and held["stack"] != "service":  # a run of another layer alone, which never touches the service stack
             return None
         return f"the lock is held: {self.deployer.lock.holder(value)}"
 
@@ -1351,7 +1352,8 @@ class Commands:
             if error_code(error) != "ResourceNotFoundException":
                 raise
             stack = templates.stack_name(self.env, "service")
-            status = (deployer.describe(stack) or {}).get("StackStatus")
+            found = deployer.describe(stack)
+            status = found["StackStatus"] if found and not deployer.foreign(found) else None  # else: a group ours kept, read
             if status in FIRST_CREATE_FAILED:  # the log group is RETAIN, RetainExceptOnCreate (templates/common.py)
                 raise Failure(
                     f"error: log group {names['log_group']} does not exist: {stack} is {status}, whose rollback deletes it with "

@@ -31,6 +31,12 @@ def busy(status: str) -> bool:
     return status.endswith("_IN_PROGRESS") and status != UNDER_REVIEW
 
 
+def stuck(found: dict | None) -> bool:
+    """A deployed stack settled where no change set starts (a failed first create, an update's rollback or a deletion
+    that stopped half way): a deploy (Deployer.ready) refuses it with its way on (Deployer.way_out)."""
+    return is_deployed(found) and found["StackStatus"] not in UPDATABLE and not busy(found["StackStatus"])
+
+
 # A change set's ExecutionStatus once executed, and what it means.
 # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ChangeSetSummary.html
 ALREADY_EXECUTED = {
