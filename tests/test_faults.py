@@ -1295,9 +1295,15 @@ def _lint_probe_started(tmp_path, probe=LINT_WORKERS_PROBE):
     return tool
 
 
-def _session_processes(sid) -> list[int]:
-    listed = subprocess.run(["ps", "-eo", "pid=,sid="], capture_output=True, text=True).stdout.split("\n")
-    return [int(pid) for pid, session in (line.split() for line in listed if line.strip()) if int(session) == sid]
+def _session_processes(sid, ended_too=True) -> list[int]:
+    """The processes of session sid; without ended_too, not those ended (a zombie has ended: an orphan's waits for
+    PID 1 to reap it, which here took up to 2 s, and holds no file open)."""
+    listed = subprocess.run(["ps", "-eo", "pid=,sid=,stat="], capture_output=True, text=True).stdout.split("\n")
+    return [
+        int(pid)
+        for pid, session, state in (line.split() for line in listed if line.strip())
+        if int(session) == sid and (ended_too or not state.startswith("Z"))
+    ]
 
 
 def _end_session(tool):
@@ -1409,9 +1415,9 @@ def test_lint_workers_whose_tool_was_killed_end_by_themselves(tmp_path):
         os.kill(tool.pid, signal.SIGKILL)
         tool.wait()
         deadline = time.monotonic() + 10
-        while _session_processes(tool.pid) and time.monotonic() < deadline:
+        while _session_processes(tool.pid, ended_too=False) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = _session_processes(tool.pid)
+        left = _session_processes(tool.pid, ended_too=False)
     finally:
         _end_session(tool)
     assert left == [], f"still running 10 s after their tool was killed: {left}"
@@ -1477,7 +1483,10 @@ def _stopped_twice(tmp_path, stops, gap, then=None):
             _, stderr = tool.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             stderr = "still running 20 s later: " + " ".join(map(str, _session_processes(tool.pid)))
-        time.sleep(0.3)
+        # what is left 0.3 s on: at once when none is (an empty session gets no process again)
+        deadline = time.monotonic() + 0.3
+        while [pid for pid in _session_processes(tool.pid) if pid != tool.pid] and time.monotonic() < deadline:
+            time.sleep(0.02)
         left = [pid for pid in _session_processes(tool.pid) if pid != tool.pid]
     finally:
         _end_session(tool)

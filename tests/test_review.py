@@ -1317,8 +1317,10 @@ def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
 # --- bad input and failures: one line, nothing written
 
 
-def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
+def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path, capsys):
     output_dir = copy_output(tmp_path / "output")
+    # the entry point's own process once (python -m scripts.review: its exit status and one line); the misspelt name's
+    # line below comes from the same main, run in this process
     result = subprocess.run(
         [sys.executable, "-m", "scripts.review", "--env", "nope", "--output-dir", str(output_dir)],
         cwd=ROOT,
@@ -1329,13 +1331,9 @@ def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path):
     assert result.stderr.splitlines() == [f"error: unknown environment 'nope': no params/nope.yaml; environments: {', '.join(ENVS)}"]
     assert not (output_dir / "review").exists()
     misspelt = ENVS[0][:-1].upper()  # as make status and deploy say it: whatever the case, a letter short
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.review", "--env", misspelt, "--output-dir", str(output_dir)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert result.stderr.splitlines() == [  # not a name at all (names are lower-case), as the deployer says it
+    capsys.readouterr()
+    assert review.main(["--env", misspelt, "--output-dir", str(output_dir)]) == 2
+    assert capsys.readouterr().err.splitlines() == [  # not a name at all (names are lower-case), as the deployer says it
         f"error: ENV={misspelt!r} is not an environment name (did you mean {ENVS[0]}?): names are 2 to 16 lower-case letters"
         f" and digits, starting with a letter, other than review; environments: {', '.join(ENVS)} (params/<env>.yaml)"
     ]
