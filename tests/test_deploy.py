@@ -3037,28 +3037,34 @@ def test_status_says_our_stack_waiting_for_review_is_not_deployed_and_someone_el
     assert f"(change sets that could still run: {cs_name('cert-dns')} (made " in ours, ours
 
 
-@pytest.mark.parametrize("listed", ["none left", "unreadable"])
+@pytest.mark.parametrize("listed", ["none left", "unreadable", "CREATE_PENDING", "CREATE_IN_PROGRESS"])
 def test_status_of_an_empty_stack_under_review_with_no_change_set_left_says_destroy_removes_it(aws, listed):
-    # (helper R2) its change set discarded (delete-change-set, as status prints): status said it waited in a change set
+    # (helper R2) its change set discarded (delete-change-set, as status prints): status said it waited in a change set.
+    # (R4) One CloudFormation still makes is UNAVAILABLE too ("still creating it": API_ChangeSetSummary.html), like a
+    # failed one, while a make changeset or deploy makes the one it would run: not none left.
     status_reads(aws)
     for layer in templates.layer_order():
         if layer == "cert-dns":
             aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False)
         else:
             aws.not_deployed(layer)
-    if listed == "none left":
-        failed = {"StackName": stack("cert-dns"), "ChangeSetName": "x", "ExecutionStatus": "UNAVAILABLE", "Status": "FAILED"}
-        aws.cf.add_response("list_change_sets", {"Summaries": [failed]}, {"StackName": stack("cert-dns")})
-    else:
+    if listed == "unreadable":
         aws.cf.add_client_error("list_change_sets", "AccessDenied", "no", 403, expected_params={"StackName": stack("cert-dns")})
+    else:
+        status = "FAILED" if listed == "none left" else listed
+        summary = {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns"), "ExecutionStatus": "UNAVAILABLE", "Status": status}
+        aws.cf.add_response("list_change_sets", {"Summaries": [summary]}, {"StackName": stack("cert-dns")})
     assert aws.run("status") == 0, aws.err
     (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
     empty = "(not deployed: an empty stack a first create's change set made, with none left that could run"
     if listed == "none left":
         assert f"{empty}; make deploy STACK=cert-dns ENV={ENV} creates it, make destroy STACK=cert-dns ENV={ENV} removes it)" in line
-    else:  # not known: the note that they could not be listed, and the line as before
-        assert empty not in line and "waits in a change set left for review" in line, line
+    else:  # not known, or one on its way: the line as before, and no make destroy
+        assert empty not in line and "waits in a change set left for review" in line and "make destroy" not in line, line
+    if listed == "unreadable":
         assert f"change sets of {stack('cert-dns')} could not be listed (AccessDenied)" in aws.out, aws.out
+    elif listed != "none left":
+        assert f"(change sets that could still run: {cs_name('cert-dns')} (being made)" in line, line
 
 
 def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_141(aws, monkeypatch):
@@ -12278,25 +12284,6 @@ def test_releases_whose_lock_answer_cannot_be_read_still_lists_the_releases(aws)
     aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Version": 1}}, {"Name": LOCK})
     assert aws.run("releases") == 0, aws.err
     assert aws.out.splitlines()[-1].endswith("make rollback asks for TAG=<image tag>"), aws.out
-
-
-@pytest.mark.parametrize("being_made", ["CREATE_PENDING", "CREATE_IN_PROGRESS"])
-def test_status_of_a_stack_under_review_whose_change_set_is_being_made_does_not_say_none_is_left(aws, being_made):
-    # (R4) a change set CloudFormation still makes is UNAVAILABLE ("still creating it": API_ChangeSetSummary.html), like a
-    # failed one: the line said the empty stack had none left that could run and that make destroy removes it, while a
-    # make changeset or deploy (which holds the lock) was making the one it would run
-    status_reads(aws)
-    for layer in templates.layer_order():
-        if layer == "cert-dns":
-            aws.deployed(layer, status="REVIEW_IN_PROGRESS", protected=False)
-        else:
-            aws.not_deployed(layer)
-    made = {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns"), "ExecutionStatus": "UNAVAILABLE", "Status": being_made}
-    aws.cf.add_response("list_change_sets", {"Summaries": [made]}, {"StackName": stack("cert-dns")})
-    assert aws.run("status") == 0, aws.err
-    (line,) = [line for line in aws.out.splitlines() if line.startswith(stack("cert-dns"))]
-    assert "with none left that could run" not in line and "make destroy" not in line, line
-    assert f"(change sets that could still run: {cs_name('cert-dns')} (being made)" in line, line
 
 
 def test_releases_reads_a_lock_whose_layer_it_shows_as_every_layer_as_one_of_every_layer(aws):
