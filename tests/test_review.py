@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import types
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
@@ -1315,6 +1316,36 @@ def test_price_table_defines_what_it_uses_and_uses_what_it_defines():
 
 
 # --- bad input and failures: one line, nothing written
+
+
+def test_a_review_removes_what_killed_reviews_left_in_temp_and_nothing_else(tmp_path, monkeypatch):
+    # make review killed with kill -9 left its scan directory (the templates as each environment deploys them, about
+    # 380 KB) in the system's temp for good: the next review removes such a directory of this user's, marked as a
+    # review's, once untouched for an hour; not a recent one (a review running now), an unmarked one, nor a symlink
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old = time.time() - scan.STALE_SECONDS - 60
+
+    def directory(name, marked=True, age=old):
+        made = tmp_path / f"{scan.SCAN_DIRECTORY_PREFIX}{name}"
+        (made / "prod").mkdir(parents=True)
+        (made / "prod" / "alb.json").write_text("{}")
+        if marked:
+            (made / scan.MADE_BY_REVIEW).touch()
+        os.utime(made, (age, age))
+        return made
+
+    killed, running, unmarked = directory("killed"), directory("running", age=time.time() - 60), directory("x", marked=False)
+    (tmp_path / f"{scan.SCAN_DIRECTORY_PREFIX}link").symlink_to(killed.parent)
+    monkeypatch.setattr(scan, "cached", lambda key: scan.LayerScan())  # a review whose scans are all cached
+    scan.scan_templates({"prod/alb": b"{}"})
+    assert not killed.exists() and running.is_dir() and unmarked.is_dir() and (tmp_path / f"{scan.SCAN_DIRECTORY_PREFIX}link").is_symlink()
+    # and a scan leaves nothing behind, its directory marked while it ran
+    seen = []
+    marked = lambda paths, use_cache: seen.extend((p.parent.parent / scan.MADE_BY_REVIEW).is_file() for p in paths) or []  # noqa: E731
+    monkeypatch.setattr(scan.validation, "cfn_lint", marked)
+    scan.run_scanners({"prod/alb": b"{}"}, use_cache=False, scanners=("cfn-lint",))
+    assert seen == [True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([running.name, unmarked.name, f"{scan.SCAN_DIRECTORY_PREFIX}link"])
 
 
 def test_unknown_environment_is_one_line_exit_2_nothing_written(tmp_path, capsys):

@@ -11,7 +11,11 @@ would say, and a review scans only the templates not scanned before."""
 import contextlib
 import hashlib
 import json
+import os
+import shutil
+import stat
 import tempfile
+import time
 from dataclasses import asdict, dataclass, replace
 from importlib.metadata import version
 from pathlib import Path
@@ -22,6 +26,13 @@ from templates.generation import write_atomically
 from templates.validation import Check
 
 CACHE = CACHE_DIR / "review-scan"
+# The templates a scan reads are written to a directory of the system's temp: its name's prefix, and the file in it
+# that says a review made it (removed by the review whatever ends it, but a kill -9).
+SCAN_DIRECTORY_PREFIX = "startupwebapp-review-"
+MADE_BY_REVIEW = ".made-by-make-review"
+# A scan takes seconds (every environment's, cold, about 20 s): a directory of ours untouched for an hour is a killed
+# review's.
+STALE_SECONDS = 3600
 
 
 @dataclass(frozen=True)
@@ -74,6 +85,7 @@ def scan_templates(files: dict[str, bytes], use_cache: bool = True, scanners: tu
     """label -> the scan of its template, for templates given as label -> content; a label is a path
     without .json whose last part is the layer (alb, staging/alb). use_cache=False runs the scanners,
     cfn-lint included, whatever either cache holds."""
+    remove_stale_scan_directories()  # a review whose scans are all cached too
     made_with = scanning(scanners)
     keys = {label: cache_key(Path(label).name, content, scanners, made_with) for label, content in files.items()}
     found = {label: cached(keys[label]) for label in files} if use_cache else {}
@@ -94,10 +106,23 @@ def cached(key: str) -> LayerScan | None:
     return None
 
 
+def remove_stale_scan_directories(now=time.time) -> None:
+    """Remove what killed reviews left in the system's temp: directories of SCAN_DIRECTORY_PREFIX holding MADE_BY_REVIEW,
+    this user's, untouched for STALE_SECONDS; nothing else (not a symlink, nor another user's or tool's)."""
+    for path in Path(tempfile.gettempdir()).glob(f"{SCAN_DIRECTORY_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            found = path.lstat()
+            if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid() or now() - found.st_mtime < STALE_SECONDS:
+                continue
+            if (path / MADE_BY_REVIEW).is_file():
+                shutil.rmtree(path, ignore_errors=True)
+
+
 def run_scanners(files: dict[str, bytes], use_cache: bool, scanners: tuple[str, ...]) -> dict[str, LayerScan]:
-    with tempfile.TemporaryDirectory(prefix="review-") as directory:
+    with tempfile.TemporaryDirectory(prefix=SCAN_DIRECTORY_PREFIX) as directory:
         paths = {}
         try:
+            (Path(directory) / MADE_BY_REVIEW).touch()
             for label, content in files.items():
                 path = Path(directory) / f"{label}.json"
                 path.parent.mkdir(parents=True, exist_ok=True)
