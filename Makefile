@@ -299,7 +299,7 @@ destroy: $(INSTALLED) ## delete STACK (refused while consumed), or every layer i
 purge: $(INSTALLED) ## delete what ENV's destroyed stacks (STACK's, default every layer's) retained, only that; lists it, asks [YES=1]
 	@$(AWS) $(DEPLOY) purge $(FLAGS)
 
-recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (asks first) [YES=1 MAX_WAIT=min]
+recover: $(INSTALLED) ## continue STACK's rollback after UPDATE_ROLLBACK_FAILED (default: the one layer stuck so; asks first) [YES=1 MAX_WAIT=min]
 	@$(AWS) $(DEPLOY) recover $(FLAGS)
 
 rollback: $(INSTALLED) ## put the previous image (or TAG=) back on STACK=service through a change set, without rollback triggers [TAG= YES=1 ALLOW_REPLACE=1 ALLOW_TRAFFIC_RESET=1 MAX_WAIT=min]

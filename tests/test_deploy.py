@@ -2296,14 +2296,47 @@ def test_zone_with_a_layer_is_refused_before_any_aws_call(aws):
     assert aws.err == f"error: zone works on {ENV}'s domain, not on a layer: leave out STACK= (--stack)\n", aws.err
 
 
-@pytest.mark.parametrize("command", ["changeset", "recover", "events"])
+@pytest.mark.parametrize("command", ["changeset", "events"])
 def test_a_command_of_one_layer_without_stack_is_refused_naming_the_layers(aws, command):
     # left out, STACK means every layer elsewhere: these work on one stack, so they ask for it
     aws.clients = pytest.fail
     assert aws.run(command) == 2
-    # recover's layer is the stuck one (helper P2: an on-call engineer was not told where to see which)
-    stuck = f" (make status ENV={ENV} shows which is UPDATE_ROLLBACK_FAILED)" if command == "recover" else ""
-    assert aws.err == f"error: {command} needs STACK=<layer> (--stack); layers: {', '.join(PROD_LAYERS)}{stuck}\n", aws.err
+    assert aws.err == f"error: {command} needs STACK=<layer> (--stack); layers: {', '.join(PROD_LAYERS)}\n", aws.err
+
+
+@pytest.mark.parametrize("stuck", [["alb"], ["rolling back"], [], ["alb", "service"], ["foreign"]])
+def test_recover_without_stack_recovers_the_one_layer_whose_update_rollback_failed(aws, stuck):
+    # (helper P2: an on-call engineer typed make recover ENV=prod and was sent to make status to find the layer) The one
+    # layer of ours stuck is recovered; none, or several, are refused, naming the way on; another's stack is none of ours.
+    for layer in PROD_LAYERS:
+        if layer in stuck:
+            aws.deployed(layer, status="UPDATE_ROLLBACK_FAILED")
+        elif layer == "alb" and stuck == ["foreign"]:
+            theirs = described("alb", "UPDATE_ROLLBACK_FAILED", tags={"Project": "otherproj"})
+            aws.cf.add_response("describe_stacks", theirs, {"StackName": stack("alb")})
+        elif layer == "alb" and stuck == ["rolling back"]:  # a recover whose wait stopped: this one waits for it
+            aws.deployed(layer, status="UPDATE_ROLLBACK_IN_PROGRESS")
+        else:
+            aws.deployed(layer)
+    if stuck in (["alb"], ["rolling back"]):
+        token = f"recover-{stack('alb')}-20251125120000" if stuck == ["alb"] else "recover-earlier-run"
+        if stuck == ["alb"]:
+            aws.cf.add_response("continue_update_rollback", {}, {"StackName": stack("alb"), "ClientRequestToken": token})
+        rolled_back = event("alb", stack("alb"), "UPDATE_ROLLBACK_COMPLETE", 20, token=token)
+        aws.poll("alb", stack_id("alb"), described("alb", "UPDATE_ROLLBACK_COMPLETE"), rolled_back)
+        assert aws.run("recover", "--yes") == 0, aws.err
+        said = f"{stack('alb')}: the one layer of {ENV} whose update's rollback failed or goes on (STACK=alb)\n"
+        assert aws.out.startswith(said), aws.out
+        assert "UPDATE_ROLLBACK_COMPLETE: back on its previous template" in aws.out
+    elif len(stuck) > 1:
+        assert aws.run("recover", "--yes") == 2
+        assert aws.err == (
+            f"error: the update rollbacks of alb and service failed or go on: one recover a layer, make recover STACK=<layer> ENV={ENV}\n"
+        )
+    else:
+        assert aws.run("recover", "--yes") == 1
+        nothing = f"error: no layer of {ENV} is UPDATE_ROLLBACK_FAILED, nor rolling back an update: nothing to recover"
+        assert aws.err.startswith(nothing), aws.err
 
 
 def test_execute_of_a_change_set_whose_name_names_no_layer_says_why_it_needs_stack(aws):
@@ -5167,7 +5200,7 @@ def test_an_empty_stack_is_refused_by_the_commands_that_fill_in_their_layer_too(
     [
         ("changeset", [], ""),
         ("events", [], ""),
-        ("recover", ["--yes"], ""),
+        ("recover", ["--yes"], ", or leave STACK= out for the one layer whose update's rollback failed"),
         ("rollback", ["--yes"], ", or leave STACK= out for the service layer"),
         (
             "execute",

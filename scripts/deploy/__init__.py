@@ -97,7 +97,7 @@ TAKES_MAX_WAIT = ("deploy", "changeset", "execute", "destroy", "recover", "rollb
 # ChangeSetName: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_CreateChangeSet.html
 CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 CHANGE_SET_NAME_ALLOWED = "a letter, then letters, digits and hyphens, 128 characters at most"
-NEEDS_STACK = ("changeset", "execute", "recover", "events")  # execute: unless its change set's name gives the layer
+NEEDS_STACK = ("changeset", "execute", "events")  # execute: unless its change set's name gives the layer
 TAKES_NO_STACK = ("unlock", "zone")
 
 
@@ -107,6 +107,8 @@ def stack_left_out(args) -> str:
         return "leave STACK= out for the service layer"
     if args.command == "execute" and args.changeset and (named := layer_named_in(args.changeset, args.env)):
         return f"leave STACK= out for the layer the change set's name gives ({named})"
+    if args.command == "recover":
+        return "leave STACK= out for the one layer whose update's rollback failed"
     return "" if args.command in NEEDS_STACK else "leave STACK= out for every layer"
 
 
@@ -411,9 +413,7 @@ def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
             if args.command == "execute"
             else ""
         )
-        # recover's layer is the one whose rollback failed: said where the stacks are read, not here (no AWS call yet)
-        stuck = f" (make status ENV={args.env} shows which is UPDATE_ROLLBACK_FAILED)" if args.command == "recover" else ""
-        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}{stuck}", 2)
+        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}", 2)
     emulated = bool(endpoint) or args.env == SANDBOX_ENV  # the sandbox's, whether it runs or not
     if args.command == "verify":  # an emulator's addresses are this machine's only
         args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=emulated)

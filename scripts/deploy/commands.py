@@ -809,8 +809,10 @@ class Commands:
         return purge.purge(self.deployer, self.layers)
 
     def recover(self) -> int:
-        """Continue an UPDATE_ROLLBACK_FAILED rollback; run again while it goes on, wait for it."""
-        deployer, stack = self.deployer, templates.stack_name(self.env, self.layers[0])
+        """Continue an UPDATE_ROLLBACK_FAILED rollback; run again while it goes on, wait for it. Without STACK=, of the
+        one layer whose rollback is stuck (or goes on)."""
+        deployer = self.deployer
+        stack = templates.stack_name(self.env, self.args.stack or self.layer_to_recover())
         found = deployer.describe(stack)
         status = found["StackStatus"] if found else "not deployed"
         if status in UPDATE_ROLLING_BACK:  # e.g. a recover whose wait stopped, run again
@@ -842,6 +844,31 @@ class Commands:
             f"error: {stack} ended {found['StackStatus']}; if a resource cannot be rolled back, skip it: {deployer.cli} cloudformation "
             f"continue-update-rollback --stack-name {stack} --resources-to-skip {' '.join(failed) or 'LOGICAL_ID'}"
         )
+
+    def layer_to_recover(self) -> str:
+        """make recover without STACK=: the one enabled layer whose stack of ours is UPDATE_ROLLBACK_FAILED, or rolls back
+        an update (a recover whose wait stopped); Failure where none is, or several are (one recover a layer)."""
+        deployer, env = self.deployer, self.env
+        stuck = []
+        for name in self.layers:
+            found = deployer.describe(templates.stack_name(env, name), refuse_foreign=False)  # another's: not ours to recover
+            if found and not deployer.foreign(found) and found["StackStatus"] in ("UPDATE_ROLLBACK_FAILED", *UPDATE_ROLLING_BACK):
+                stuck.append(name)
+        if not stuck:
+            raise Failure(
+                f"error: no layer of {env} is UPDATE_ROLLBACK_FAILED, nor rolling back an update: nothing to recover; "
+                f"make status ENV={env} shows each layer's state"
+            )
+        if len(stuck) > 1:
+            raise Failure(
+                f"error: the update rollbacks of {text.in_words(stuck)} failed or go on: one recover a layer, make recover "
+                f"STACK=<layer> ENV={env}",
+                2,
+            )
+        deployer.say(
+            f"{templates.stack_name(env, stuck[0])}: the one layer of {env} whose update's rollback failed or goes on (STACK={stuck[0]})"
+        )
+        return stuck[0]
 
     def rollback(self) -> int:
         """Deploy the image before the one running (or TAG=) through the usual change set."""
