@@ -852,7 +852,7 @@ class Commands:
         stuck = []
         for name in self.layers:
             found = deployer.describe(templates.stack_name(env, name), refuse_foreign=False)  # another's: not ours to recover
-            if found and not deployer.foreign(found) and found["StackStatus"] in ("UPDATE_ROLLBACK_FAILED", *UPDATE_ROLLING_BACK):
+            if found and found["StackStatus"] in ("UPDATE_ROLLBACK_FAILED", *UPDATE_ROLLING_BACK) and not deployer.foreign(found):
                 stuck.append(name)
         if not stuck:
             raise Failure(
