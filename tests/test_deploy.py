@@ -11017,6 +11017,21 @@ def test_a_list_change_sets_page_without_summaries_is_no_key_error():
     assert deployer.Deployer.change_sets_for_review(run, stack("alb"), "its line shows none") == ""
 
 
+def test_change_sets_being_made_are_listed_but_the_one_left_out():
+    # (whole-change reread) `but` left out the run's own change set from those made only, not from those being made
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    summaries = [
+        {"ChangeSetName": name, "ExecutionStatus": "UNAVAILABLE", "Status": "CREATE_IN_PROGRESS", "CreationTime": NOW}
+        for name in ("this-runs", "anothers")
+    ]
+    stubber.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack("alb")})
+    stubber.activate()
+    run = types.SimpleNamespace(cf=client, say=print)
+    listed = deployer.Deployer.change_sets_for_review(run, stack("alb"), "", but="this-runs", being_made=True)
+    assert listed == f"anothers (being made, since {NOW:%Y-%m-%d %H:%M %Z})", listed
+
+
 def test_an_output_without_output_key_is_shown_as_such_and_read_by_no_one():
     """OutputKey is as optional as OutputValue in DescribeStacks' model (Output has no required member)."""
     found = {"Outputs": [{"OutputValue": "v"}, {"OutputKey": "A", "OutputValue": "a"}]}

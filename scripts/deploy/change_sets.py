@@ -505,8 +505,9 @@ class ChangeSets:
             said = error_code(error)
             self.say(f"  note: the {'other ' * bool(but)}change sets of {stack} could not be listed ({said}); {otherwise}")
             return None
-        made = [s for s in summaries if (but is None or s.get("ChangeSetName") != but) and s.get("ExecutionStatus") == "AVAILABLE"]
-        making = [s for s in summaries if being_made and s.get("Status") in ("CREATE_PENDING", "CREATE_IN_PROGRESS")]
+        others = [s for s in summaries if but is None or s.get("ChangeSetName") != but]
+        made = [s for s in others if s.get("ExecutionStatus") == "AVAILABLE"]
+        making = [s for s in others if being_made and s.get("Status") in ("CREATE_PENDING", "CREATE_IN_PROGRESS")]
 
         def named(summary, being_made):
             when = f" {summary['CreationTime']:%Y-%m-%d %H:%M %Z}" if "CreationTime" in summary else ""

@@ -849,26 +849,26 @@ class Commands:
         """make recover without STACK=: the one enabled layer whose stack of ours is UPDATE_ROLLBACK_FAILED, or rolls back
         an update (a recover whose wait stopped); Failure where none is, or several are (one recover a layer)."""
         deployer, env = self.deployer, self.env
-        stuck = []
+        rolling_back = []
         for name in self.layers:
             found = deployer.describe(templates.stack_name(env, name), refuse_foreign=False)  # another's: not ours to recover
             if found and found["StackStatus"] in ("UPDATE_ROLLBACK_FAILED", *UPDATE_ROLLING_BACK) and not deployer.foreign(found):
-                stuck.append(name)
-        if not stuck:
+                rolling_back.append(name)
+        if not rolling_back:
             raise Failure(
                 f"error: no layer of {env} is UPDATE_ROLLBACK_FAILED, nor rolling back an update: nothing to recover; "
                 f"make status ENV={env} shows each layer's state"
             )
-        if len(stuck) > 1:
+        if len(rolling_back) > 1:
             raise Failure(
-                f"error: the update rollbacks of {text.in_words(stuck)} failed or go on: one recover a layer, make recover "
+                f"error: the update rollbacks of {text.in_words(rolling_back)} failed or go on: one recover a layer, make recover "
                 f"STACK=<layer> ENV={env}",
                 2,
             )
         deployer.say(
-            f"{templates.stack_name(env, stuck[0])}: the one layer of {env} whose update's rollback failed or goes on (STACK={stuck[0]})"
+            f"{templates.stack_name(env, rolling_back[0])}: the one layer of {env} whose update's rollback failed or goes on (STACK={rolling_back[0]})"
         )
-        return stuck[0]
+        return rolling_back[0]
 
     def rollback(self) -> int:
         """Deploy the image before the one running (or TAG=) through the usual change set."""
