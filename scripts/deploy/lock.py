@@ -215,12 +215,12 @@ class EnvironmentLock:
         it minutes of retries, silent otherwise; the next stop is held all the same, as a frantic double Ctrl-C's second
         would otherwise leave the lock held on an endpoint that answers (helper P4: 7 of 12 runs)."""
         if not self.interrupted:
-            if stopping and self.value is not None:
-                print(f"stopping: freeing the lock this run holds ({self.name}) first", file=self.err, flush=True)
             held = f"stopping once the lock ({self.name}) is freed; Ctrl-C again (or a SIGTERM) stops at once, and may leave it held"
             ended = []
             try:
                 with stops_held(held=lambda: print(held, file=self.err, flush=True)):
+                    if stopping and self.value is not None:  # said with the next stop held: a slow stderr is no window
+                        print(f"stopping: freeing the lock this run holds ({self.name}) first", file=self.err, flush=True)
                     self.delete_if_held()  # freed, or said may still be held
                     ended.append(True)
             except KeyboardInterrupt:
