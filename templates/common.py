@@ -180,14 +180,20 @@ def add_key(t: Template, logical_id: str, description, user: Statement, **attrib
     )
 
 
+LOGS_KEY_ACTIONS = ("Encrypt*", "Decrypt*", "ReEncrypt*", "GenerateDataKey*", "Describe*")
+
+
 def add_encrypted_log_group(t: Template, name: str, retention: Parameter) -> LogGroup:
     """Log group `name` (a Fn::Sub string) and the KMS key that encrypts only it; both retained."""
     log_group_arn = arn("logs", "log-group:" + name)
+    # The actions of AWS's key policy for a log group's key, wildcards as written there: CloudWatch Logs may call any
+    # (GenerateDataKeyWithoutPlaintext among them) when it encrypts and reads the group's events
+    # (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html, step 2).
     logs_use = Statement(
         Sid="LogsUseForThisLogGroup",
         Effect=Allow,
         Principal=Principal("Service", Sub("logs.${AWS::Region}.amazonaws.com")),
-        Action=[kms.Encrypt, kms.Decrypt, kms.ReEncryptFrom, kms.ReEncryptTo, kms.GenerateDataKey, kms.DescribeKey],
+        Action=[kms.Action(action) for action in LOGS_KEY_ACTIONS],
         Resource=["*"],
         Condition=Condition(StringEquals("kms:EncryptionContext:aws:logs:arn", log_group_arn)),
     )

@@ -429,6 +429,9 @@ def test_a_log_groups_key_serves_that_log_group_alone(layer):
                 }
             }
         }, name
+        # AWS's key policy for a log group's key, its actions as written there (Logs may call any of them):
+        # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
+        assert use["Action"] == ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], name
 
 
 def test_ecs_service(layer):
