@@ -129,7 +129,7 @@ def refuse_blocked_creates(deployer, layer, then=None, even_one=False) -> None:
             + "; ".join(f"{stack}: {name}" for stack, name in loose)
         )
     if purgeable:
-        # A failed first create's stack (ROLLBACK_COMPLETE) holds the name: purge refuses while it exists.
+        # A failed first create's stack (ROLLBACK_COMPLETE), empty, goes too: a deploy would only recreate it.
         failed = [
             each.name
             for each in creates
@@ -137,8 +137,8 @@ def refuse_blocked_creates(deployer, layer, then=None, even_one=False) -> None:
             and (deployer.describe(each.stack, refuse_foreign=False) or {}).get("StackStatus") == "ROLLBACK_COMPLETE"
         ]
         first = (
-            f"make destroy ENV={deployer.env} STACK=<layer> for {', '.join(failed)} (a failed first create, whose stack purge "
-            "waits for), then "
+            f"make destroy ENV={deployer.env} STACK=<layer> for {', '.join(failed)} (a failed first create: its empty stack "
+            "goes too), then "
             if failed
             else ""
         )

@@ -15,14 +15,16 @@ the log groups keep their fixed names, which blocks creating the layer again. pu
   A KMS key carries no such tags (its resource schema says cloudFormationSystemTags: false); its id,
   which AWS gives no other key, is the proof.
   https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-properties-resource-tags.html
-- It refuses while a stack of the layer exists, shows the list, and asks (YES=1 without a terminal).
+- It refuses while a stack of the layer is being deleted (its destroy is not over). A stack of the layer there now
+  (deployed again) is left, with everything it holds, whatever tags that carries; what its deleted stacks retained
+  is purged all the same. It shows the list, and asks (YES=1 without a terminal).
 
 What it does with each kind:
 - log group: deleted, with its logs (the list shows how many bytes, and how to read or export them first);
 - KMS key: deletion scheduled with the longest waiting period, 30 days, never at once, and only once
   no log group it encrypts stays (one the stacks retained, or any other of the account and region);
   `aws kms cancel-key-deletion`, then `aws kms enable-key` (a cancelled deletion leaves the key disabled),
-  undo it within the 30 days. The account administers the key, so
+  undo it within the 30 days, and a later purge leaves a key so taken back (PURGE_MARK). The account administers the key, so
   anyone of the account may have encrypted other data with it since the stack went; nothing tells
   (but CloudTrail), and a key pending deletion "can't be used in any cryptographic operations": such
   a use fails from the scheduling on, which is the sign to cancel, for a month rather than a week;
@@ -38,6 +40,7 @@ What it does with each kind:
 import json
 import shlex
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 
 from botocore.exceptions import ClientError
 
@@ -50,6 +53,12 @@ from templates.errors import printable
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
+# The tag purge puts on a key right before it schedules the key's deletion. A later purge that finds a key so marked and
+# not pending deletion leaves it: its deletion was cancelled since (how whoever still needs the key keeps it), or that
+# purge stopped between the two calls. A tag, as a key has no other field the tool may write; none of aws: (reserved
+# to AWS), and one that names no permission ("Tagging or untagging a KMS key can allow or deny permission to the KMS
+# key": https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html).
+PURGE_MARK = f"{templates.PROJECT}:purge-scheduled"
 # Resources whose fixed names make a new stack's create fail while they exist.
 NAMED = {"AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"}
 # Purge order: what uses another goes first (a key after the log groups it encrypts).
@@ -265,6 +274,17 @@ def _inspect_key(clients, item):
     # A cancelled deletion leaves the key Disabled, "To enable the KMS key, use EnableKey":
     # https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html
     cli = aws.cli(clients("kms").meta.region_name)
+    # ListResourceTags, paged by NextMarker: https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html
+    pages = aws.checked_pages(
+        clients("kms").get_paginator("list_resource_tags").paginate(KeyId=item.physical_id), "ListResourceTags", "NextMarker"
+    )
+    marked = next((tag.get("TagValue", "") for page in pages for tag in page.get("Tags") or () if tag.get("TagKey") == PURGE_MARK), None)
+    if marked is not None:
+        return None, (
+            f"left: make purge scheduled its deletion ({PURGE_MARK} {printable(marked, one_line=True)}) and it is not pending deletion: "
+            f"cancelled since by someone who needs it, or that purge stopped right before scheduling it; if it may go, by hand: "
+            f"{free_command(item.kind, item.physical_id, cli)}"
+        )
     cancel = f"{cli} kms cancel-key-deletion --key-id {item.physical_id}"
     if metadata["KeyState"] == "Disabled":  # cancelled, it is as it is now: enabling it would be more than undoing
         return "schedule", f"KMS deletes it {KEY_WINDOW_DAYS} days later, never at once; until then {cancel} undoes it (it stays disabled)"
@@ -348,6 +368,13 @@ def _inspect_target_group(clients, item):
     return "delete", "holds no data; its name blocks creating the layer again"
 
 
+def _schedule_key_deletion(kms, key_id) -> dict:
+    """The key marked (PURGE_MARK), then its deletion scheduled: marked first, as a key pending deletion may not be
+    tagged (TagResource needs "a compatible key state": https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html)."""
+    kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": PURGE_MARK, "TagValue": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"}])
+    return kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_WINDOW_DAYS)
+
+
 INSPECT = {
     "AWS::Logs::LogGroup": _inspect_log_group,
     "AWS::KMS::Key": _inspect_key,
@@ -359,9 +386,7 @@ INSPECT = {
 
 ACT = {
     "AWS::Logs::LogGroup": lambda clients, item: clients("logs").delete_log_group(logGroupName=item.physical_id),
-    "AWS::KMS::Key": lambda clients, item: clients("kms").schedule_key_deletion(
-        KeyId=item.physical_id, PendingWindowInDays=KEY_WINDOW_DAYS
-    ),
+    "AWS::KMS::Key": lambda clients, item: _schedule_key_deletion(clients("kms"), item.physical_id),
     "AWS::S3::Bucket": lambda clients, item: clients("s3").delete_bucket(Bucket=item.physical_id),
     "AWS::CertificateManager::Certificate": lambda clients, item: clients("acm").delete_certificate(CertificateArn=item.physical_id),
     "AWS::ElasticLoadBalancingV2::LoadBalancer": lambda clients, item: clients("elbv2").delete_load_balancer(
@@ -653,6 +678,29 @@ OTHER_VALUES = (
 )
 
 
+def other_key(deployer, item: Retained, items, layer) -> str | None:
+    """Why a retained log group is not the layer's, else None: the layer's template in output/ encrypts it with a key
+    of the same stack (KmsKeyId: Fn::GetAtt <key> Arn), so the one that stack made is under the key it retained with it
+    (items: every retained resource of the purge). One under no key, or another, was made from another template (a stack
+    of the layer's name made by hand with the tool's tags kept a log group of the layer's name: its logs are not the
+    tool's to delete), or had its key changed since (DescribeLogGroups's kmsKeyId, in its facts)."""
+    source = deployer.output_dir / f"{layer}.json"
+    resource = read_template(source)["Resources"].get(item.logical_id) or {}
+    given = (resource.get("Properties") or {}).get("KmsKeyId")
+    if not (isinstance(given, dict) and list(given) == ["Fn::GetAtt"]):
+        return None
+    key_id = given["Fn::GetAtt"][0]
+    key = next((i for i in items if i.stack_id == item.stack_id and i.logical_id == key_id and i.kind == "AWS::KMS::Key"), None)
+    used = (item.facts or {}).get("kms") or ""
+    if key is not None and used.endswith(f":key/{key.physical_id}"):
+        return None
+    return (
+        f"it is {f'under the key {printable(used, one_line=True)}' if used else 'under no KMS key'}, where {templates.relative(source)} "
+        f"encrypts it with the {key_id} its stack retained{f' ({key.physical_id})' if key else ', which that stack did not'}: not the log "
+        "group the layer's template made (a stack of the layer's name this tool did not make), or its key was changed since"
+    )
+
+
 def takes(item: Retained, names) -> bool:
     """The retained resource holds one of names: a log group by its name, a load balancer or target
     group by the name in its ARN (loadbalancer/app/<name>/<id>, targetgroup/<name>/<id>)."""
@@ -706,21 +754,35 @@ def destroyed_among(deployer, names, absent) -> bool:
         return False
 
 
+def held_by(deployer, there) -> dict:
+    """Physical id -> the stack (of these, those of the purge's layers there now) that holds it: a resource a deleted
+    stack retained and a stack imported since is that stack's, whatever tags it still carries. ListStackResources:
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListStackResources.html"""
+    held = {}
+    for stack, found in there.items():
+        paginator = deployer.cf.get_paginator("list_stack_resources")
+        for page in aws.checked_pages(paginator.paginate(StackName=found.get("StackId") or stack), "ListStackResources"):
+            held |= {r["PhysicalResourceId"]: stack for r in page["StackResourceSummaries"] if r.get("PhysicalResourceId")}
+    return held
+
+
 def purge(deployer, names) -> int:
     env = deployer.env
     one = f" STACK={names[0]}" if len(names) == 1 else ""  # the command as given: a purge of one layer, or of every one
-    stacks, live, absent = [], [], []  # absent: the stacks of the run that do not exist now
+    stacks, deleting, absent, there = [], [], [], {}  # absent: the stacks of the run that do not exist now; there: those that do
     for name in reversed(names):
         stack = templates.stack_name(env, name)
         if deployer.left_alone(name, named=len(names) == 1 or name in deployer.enabled_layers):
             continue
         found = deployer.describe(stack)
         stacks.append(stack)
-        if found is not None:
-            live.append(f"{stack} still exists ({found['StackStatus']})")
-        else:
+        if found is None:
             absent.append(stack)
-    if live:
+        elif found["StackStatus"] in ("DELETE_IN_PROGRESS", "DELETE_FAILED"):  # what it retains is listed once it is deleted
+            deleting.append(f"{stack} is {found['StackStatus']}")
+        else:
+            there[stack] = found
+    if deleting:
         # A layer other deployed layers read is destroyed after them: its destroy alone is refused.
         first = (
             f" STACK=<layer> for {', '.join(templates.destroy_order(names[0]))}, in that order"
@@ -729,9 +791,16 @@ def purge(deployer, names) -> int:
         )
         others = ", or purge the destroyed layers one by one with STACK=<layer>" if destroyed_among(deployer, names, absent) else ""
         raise Failure(
-            f"error: refusing to purge: {'; '.join(live)}. purge deletes only what deleted stacks left behind: "
-            f"destroy first (make destroy ENV={env}{first or one}){others}; nothing purged"
+            f"error: refusing to purge: {'; '.join(deleting)}. purge deletes only what deleted stacks left behind: "
+            f"finish the destroy first (make destroy ENV={env}{first or one}){others}; nothing purged"
         )
+    if there:  # deployed again since a destroy (or never destroyed): only what its deleted stacks retained is purged
+        deployer.say(
+            f"note: {', '.join(there)} {'is' if len(there) == 1 else 'are'} there now and left as "
+            f"{'it is' if len(there) == 1 else 'they are'}: purge takes what deleted stacks of "
+            f"{'its name' if len(there) == 1 else 'their names'} retained, never what a stack holds"
+        )
+    held = held_by(deployer, there)
     summaries, deleted = [], {}  # deleted: stack id -> the deleted stack as DescribeStacks gives it
     for summary in deleted_stacks(deployer, stacks):
         if described := ours(deployer, summary):
@@ -739,7 +808,7 @@ def purge(deployer, names) -> int:
             deleted[summary["StackId"]] = described
         else:
             deployer.say(
-                f"{summary['StackName']} ({summary['StackId']}) was not made by this tool (no tags {templates.PROJECT}'s stacks carry): what it retained is left"
+                f"{summary['StackName']} ({summary['StackId']}) was not made by this tool (it lacks the tags its stacks carry): what it retained is left"
             )
     items = []
     for summary in summaries:
@@ -751,6 +820,11 @@ def purge(deployer, names) -> int:
     logs_read = read_by_make_logs and read_by_make_logs.stack_id
     for item in items:
         inspect(deployer, item, listed, logs_read)
+        if not item.gone and item.physical_id in held:  # the stack there now made one under its name, or imported it
+            item.action, item.note = (
+                None,
+                f"left: {held[item.physical_id]}, there now, holds one of this id (made anew under its name, or imported)",
+            )
         layer = templates.layer_of(env, item.stack)
         if layer not in retains:
             retains[layer], named[layer] = layer_retains(deployer, layer), layer_names(deployer, layer)
@@ -771,6 +845,12 @@ def purge(deployer, names) -> int:
                 f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
                 f"NamePrefix) left this one{by_hand}"
             )
+    for item in items:
+        if not item.gone and item.action and item.kind == "AWS::Logs::LogGroup":
+            other = other_key(deployer, item, items, templates.layer_of(env, item.stack))
+            if other:
+                item.action = None
+                item.note = f"left: {other}; if it is no one's, by hand: {free_command(item.kind, item.physical_id, deployer.cli)}"
     keep_keys_of_kept_log_groups(items)  # first: a key whose stack's log group stays is left for that, whatever its description
     for item in items:
         if not item.gone and item.action and item.kind in IDENTIFIED_BY:
@@ -811,7 +891,11 @@ def purge(deployer, names) -> int:
             deployer,
             todo,
             listed,
-            lambda item: other_identity(deployer, item, templates.layer_of(env, item.stack), deleted[item.stack_id], deleted_templates),
+            lambda item: (
+                other_key(deployer, item, items, templates.layer_of(env, item.stack))
+                if item.kind == "AWS::Logs::LogGroup"
+                else other_identity(deployer, item, templates.layer_of(env, item.stack), deleted[item.stack_id], deleted_templates)
+            ),
         )
     # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
     except BaseException as error:
@@ -826,7 +910,8 @@ def purge(deployer, names) -> int:
 
 def purge_each(deployer, todo, listed, identity) -> None:
     """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it.
-    identity: other_identity of an IDENTIFIED_BY item, asked again of what the look found (a key's description changed since)."""
+    identity: other_identity of an IDENTIFIED_BY item, other_key of a log group, asked again of what the look found (a key's
+    description, a log group's key, changed since)."""
     kept_groups = set()  # stack ids whose log group stays: their keys stay
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
@@ -837,7 +922,8 @@ def purge_each(deployer, todo, listed, identity) -> None:
         action = item.action
         inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
-        other = identity(item) if not item.gone and item.action == action and item.kind in IDENTIFIED_BY else None
+        checked = item.kind in IDENTIFIED_BY or item.kind == "AWS::Logs::LogGroup"
+        other = identity(item) if not item.gone and item.action == action and checked else None
         if other:
             item.action, item.note = None, other
         if item.gone or item.action != action:
