@@ -8813,6 +8813,24 @@ def test_the_account_an_endpoint_answers_is_printed_escaped_with_the_question(aw
     assert f"account 111111111111 \\u202e(dorp) \\u2028fake, {REGION}: free the lock" in aws.out, aws.out
 
 
+def test_ctrl_c_at_a_question_asked_before_anything_says_what_a_no_leaves(aws):
+    # (helper T2) Ctrl-C at make unlock's, destroy's or purge's question printed "interrupted" alone, where a "no" or an
+    # end of input says what stays ("nothing purged"); a deploy's per layer, after what it did, keeps its own (above).
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)  # the question's account: asked all the same
+    assert aws.run("unlock", tty=True, answer=KeyboardInterrupt()) == 130
+    holder = f"{HELD['command']} by {HELD['holder']} since {HELD['since']}"
+    assert aws.err.endswith(f"interrupted; the lock of {ENV} ({holder}) is kept\n"), aws.err
+
+
+def test_ctrl_c_at_destroys_question_says_nothing_was_destroyed(aws):
+    aws.deployed("alarms")
+    aws.cf.add_response("get_template", {"TemplateBody": template("alarms"), "StagesAvailable": ["Original", "Processed"]})
+    assert aws.run("destroy", "--stack", "alarms", tty=True, answer=KeyboardInterrupt()) == 130
+    assert aws.err.endswith("interrupted; nothing destroyed\n"), aws.err
+
+
 def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so(aws):
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})

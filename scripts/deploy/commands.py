@@ -1495,12 +1495,19 @@ GOING_ON_AFTER_CTRL_C = {
 }
 
 
+# Commands whose one question comes before they change anything: Ctrl-C at it leaves what its "no" leaves, said so.
+# (deploy, execute and rollback ask per layer, after what the run did before: their Ctrl-C says its own.)
+ASKING_FIRST = ("destroy", "purge", "task", "recover", "unlock", "continue")
+
+
 def going_on_after_ctrl_c(command, deployer) -> str | None:
     """What a Ctrl-C that stopped the command leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
     if command == "execute" and deployer is not None and deployer.execution_asked:
         return None  # ExecuteChangeSet sent: the run said what may have started (Deployer.start_execution)
     if command == "changeset" and deployer is not None and deployer.left_for_review:
         return f"change set {deployer.left_for_review} is left for review, as said above: the same command again would make another"
+    if command in ASKING_FIRST and deployer is not None and deployer.stopped_at_question:
+        return deployer.stopped_at_question  # "nothing purged": the question came before anything
     return GOING_ON_AFTER_CTRL_C.get(command)
 
 

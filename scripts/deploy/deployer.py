@@ -92,6 +92,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         self.recreated = set()  # layers whose failed first create (ROLLBACK_COMPLETE) this run deleted (RECREATE=1)
         self.execution_asked = set()  # the layers whose ExecuteChangeSet this run sent (or began to)
         self.left_for_review = None  # the change set make changeset left and named, once it has
+        self.stopped_at_question = None  # a question's refusal, where Ctrl-C stopped the run at it (going_on_after_ctrl_c)
         self.release_recorded = False  # this run's release is in the release history (record_release)
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
@@ -270,7 +271,11 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
     def confirm(self, question, refusal, without_asking=None):
         """Go on once confirmed (why_not); else stop: "error: <why not>: <refusal>", and how to go on without
         asking (without_asking: what YES=1 does, "execute"), but after a "no" on the terminal (text.declined)."""
-        why = self.why_not(question)
+        try:
+            why = self.why_not(question)
+        except KeyboardInterrupt:
+            self.stopped_at_question = refusal
+            raise
         if why:
             raise Failure(f"error: {text.declined(why, refusal, without_asking)}")
 
