@@ -3492,12 +3492,59 @@ def test_a_purge_refused_finds_the_deleted_stack_of_the_run_on_a_later_page(aws)
     )
 
 
-def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws):
+@pytest.mark.parametrize("status", ["DELETE_FAILED", "DELETE_IN_PROGRESS"])
+def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(aws, status):
     # "or purge the destroyed layers one by one with STACK=<layer>" was said to make purge STACK=alarms, one layer already
-    # and not destroyed (a purge of every layer says it while some layer has no stack: the test above)
-    aws.deployed("alarms", status="DELETE_FAILED")
+    # and not destroyed (a purge of every layer says it while some layer has no stack: the test above). A stack being
+    # deleted, or whose deletion failed, is refused: what it retains is listed once its destroy is over.
+    aws.deployed("alarms", status=status)
     assert aws.run("purge", "--yes", "--stack", "alarms") == 1
-    assert aws.err.endswith(f"finish the destroy first (make destroy ENV={ENV} STACK=alarms); nothing purged\n"), aws.err
+    assert aws.err == (
+        f"error: refusing to purge: {stack('alarms')} is {status}. purge deletes only what deleted stacks left behind: "
+        f"finish the destroy first (make destroy ENV={ENV} STACK=alarms); nothing purged\n"
+    ), aws.err
+
+
+def test_a_keys_purge_mark_is_found_on_any_page_of_its_tags():
+    # ListResourceTags pages by NextMarker (purge._inspect_key): a mark on the second page leaves the key as on the first
+    client = SESSION.client("kms", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", key_id)
+    metadata = {"KeyId": key_id, "Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}", "KeyManager": "CUSTOMER", "KeyState": "Enabled"}
+    stubber.add_response("describe_key", {"KeyMetadata": metadata}, {"KeyId": key_id})
+    first = {"Tags": [{"TagKey": "Project", "TagValue": templates.PROJECT}], "Truncated": True, "NextMarker": "m2"}
+    stubber.add_response("list_resource_tags", first, {"KeyId": key_id})
+    second = {"Tags": [{"TagKey": purge.PURGE_MARK, "TagValue": "2026-11-30T10:00:00Z"}], "Truncated": False}
+    stubber.add_response("list_resource_tags", second, {"KeyId": key_id, "Marker": "m2"})
+    with stubber:
+        action, note = purge.INSPECT[item.kind](lambda service: client, item)
+    stubber.assert_no_pending_responses()
+    assert action is None and note.startswith(f"left: make purge scheduled its deletion ({purge.PURGE_MARK} 2026-11-30T10:00:00Z)"), note
+
+
+def test_what_a_stack_there_now_holds_is_what_it_did_not_delete_or_fail_to_create():
+    # purge.held_by: a rollback's deleted resources, and a create that failed (a name taken: its physical id may be that
+    # name), are not the stack's; what it holds is
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    rows = [
+        ("LogGroup", "/ecs/taken", "CREATE_FAILED"),
+        ("LogKey", "k-gone", "DELETE_COMPLETE"),
+        ("TaskRole", "r-1", "CREATE_COMPLETE"),
+        ("Certificate", "arn:c-1", "UPDATE_COMPLETE"),
+    ]
+    summaries = [
+        {"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": "AWS::X::Y", "LastUpdatedTimestamp": NOW}
+        | {"ResourceStatus": status}
+        for logical, physical, status in rows
+    ]
+    stubber.add_response("list_stack_resources", {"StackResourceSummaries": summaries}, {"StackName": stack_id("service")})
+    deployer = types.SimpleNamespace(cf=client)
+    with stubber:
+        held = purge.held_by(deployer, {stack("service"): {"StackId": stack_id("service")}})
+    stubber.assert_no_pending_responses()
+    assert held == {"r-1": stack("service"), "arn:c-1": stack("service")}
 
 
 def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):

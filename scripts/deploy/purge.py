@@ -37,6 +37,7 @@ What it does with each kind:
 - any other type: left, with the command to delete it by hand.
 """
 
+import contextlib
 import json
 import shlex
 from dataclasses import dataclass, replace
@@ -282,8 +283,9 @@ def _inspect_key(clients, item):
     if marked is not None:
         return None, (
             f"left: make purge scheduled its deletion ({PURGE_MARK} {printable(marked, one_line=True)}) and it is not pending deletion: "
-            f"cancelled since by someone who needs it, or that purge stopped right before scheduling it; if it may go, by hand: "
-            f"{free_command(item.kind, item.physical_id, cli)}"
+            "cancelled since by someone who needs it (or that purge was stopped as it scheduled it, and could not take its tag off); "
+            f"if it may go after all: {cli} kms untag-resource --key-id {item.physical_id} --tag-keys {PURGE_MARK}, then make purge "
+            "again (which checks that no log group uses it)"
         )
     cancel = f"{cli} kms cancel-key-deletion --key-id {item.physical_id}"
     if metadata["KeyState"] == "Disabled":  # cancelled, it is as it is now: enabling it would be more than undoing
@@ -372,7 +374,13 @@ def _schedule_key_deletion(kms, key_id) -> dict:
     """The key marked (PURGE_MARK), then its deletion scheduled: marked first, as a key pending deletion may not be
     tagged (TagResource needs "a compatible key state": https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html)."""
     kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": PURGE_MARK, "TagValue": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"}])
-    return kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_WINDOW_DAYS)
+    try:
+        return kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_WINDOW_DAYS)
+    except BaseException:  # refused, unanswered or stopped: the mark off again, so that the next purge takes the key
+        with contextlib.suppress(*aws.AWS_ERRORS):  # where this fails too, the next purge's note says how to take it off
+            if kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] != "PendingDeletion":
+                kms.untag_resource(KeyId=key_id, TagKeys=[PURGE_MARK])
+        raise
 
 
 INSPECT = {
@@ -754,6 +762,11 @@ def destroyed_among(deployer, names, absent) -> bool:
         return False
 
 
+# A live stack's resources with these statuses it does not hold: deleted (a rollback's), or never made (a create that
+# failed, a name that was taken). ResourceStatus: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResourceSummary.html
+GONE_FROM_A_STACK = ("DELETE_COMPLETE", "CREATE_FAILED")
+
+
 def held_by(deployer, there) -> dict:
     """Physical id -> the stack (of these, those of the purge's layers there now) that holds it: a resource a deleted
     stack retained and a stack imported since is that stack's, whatever tags it still carries. ListStackResources:
@@ -762,7 +775,11 @@ def held_by(deployer, there) -> dict:
     for stack, found in there.items():
         paginator = deployer.cf.get_paginator("list_stack_resources")
         for page in aws.checked_pages(paginator.paginate(StackName=found.get("StackId") or stack), "ListStackResources"):
-            held |= {r["PhysicalResourceId"]: stack for r in page["StackResourceSummaries"] if r.get("PhysicalResourceId")}
+            held |= {
+                r["PhysicalResourceId"]: stack
+                for r in page["StackResourceSummaries"]
+                if r.get("PhysicalResourceId") and r.get("ResourceStatus") not in GONE_FROM_A_STACK
+            }
     return held
 
 
@@ -820,11 +837,11 @@ def purge(deployer, names) -> int:
     logs_read = read_by_make_logs and read_by_make_logs.stack_id
     for item in items:
         inspect(deployer, item, listed, logs_read)
-        if not item.gone and item.physical_id in held:  # the stack there now made one under its name, or imported it
-            item.action, item.note = (
-                None,
-                f"left: {held[item.physical_id]}, there now, holds one of this id (made anew under its name, or imported)",
-            )
+        if not item.gone and item.physical_id in held:
+            if item.foreign:  # the stack there now made one under its name (its tags say so): the retained one is gone
+                item.gone = True
+            else:  # imported into it
+                item.action, item.note = None, f"left: {held[item.physical_id]}, there now, holds it (imported)"
         layer = templates.layer_of(env, item.stack)
         if layer not in retains:
             retains[layer], named[layer] = layer_retains(deployer, layer), layer_names(deployer, layer)
