@@ -44,13 +44,15 @@ def deployer_files():
     params_dir = shutil.copytree(ROOT / "params", copy / "params")
     document = yaml.safe_load(params_file.read_text())
     document.setdefault("parameters", {})["ExistingHostedZoneId"] = EXAMPLE_HOSTED_ZONE_ID
-    (params_dir / params_file.name).write_text(yaml.safe_dump(document))
+    (params_dir / params_file.name).write_text(yaml.safe_dump(document, sort_keys=False))  # its keys in the file's order
     ran = generate_main("--no-lint", "--params-dir", params_dir, "--output-dir", copy / "output")
     assert ran.returncode == 0, ran.stderr
     return copy / "output", params_dir
 
 
 OUTPUT, PARAMS = deployer_files()
+# The params file as the deployer names it in what it says: params/prod.yaml, or deployer_files' copy (prod's zone empty).
+PARAMS_FILE = str(templates.relative(PARAMS / f"{ENV}.yaml"))
 
 
 def configuration(env: str, layer: str) -> dict:

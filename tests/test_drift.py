@@ -7,7 +7,21 @@ import shutil
 from datetime import timedelta
 
 import pytest
-from stubbed_aws import ENV, LOG_GROUP, NOW, OUTPUT, PARAMS, PROD_LAYERS, change, cs_name, described, service_parameters, stack, stack_id
+from stubbed_aws import (
+    ENV,
+    LOG_GROUP,
+    NOW,
+    OUTPUT,
+    PARAMS,
+    PARAMS_FILE,
+    PROD_LAYERS,
+    change,
+    cs_name,
+    described,
+    service_parameters,
+    stack,
+    stack_id,
+)
 
 import templates
 from scripts.deploy import text
@@ -91,7 +105,7 @@ def test_a_drifted_stack_prints_each_resource_and_its_property_differences_and_e
     assert any(line.split() == ["DELETED", "TaskRole", "AWS::IAM::Role"] for line in lines), aws.out
     assert "deleted outside CloudFormation (was startupwebapp-task-role)" in aws.out
     assert lines[-2].startswith(
-        f"drifted: service: changed outside CloudFormation. Put the change into params/{ENV}.yaml (make templates && make review, "
+        f"drifted: service: changed outside CloudFormation. Put the change into {PARAMS_FILE} (make templates && make review, "
         f"commit, then make deploy ENV={ENV}), or undo it by hand."
     ), aws.out
     # a deletion no params change undoes ("Put the change into params/..." spoke of it too)

@@ -18,6 +18,7 @@ from conftest import ROOT, generate_main, refuse_to_open, without_unused_value_w
 
 import templates
 from templates import generation
+from templates.inputs import INPUTS
 from templates.params import load, load_all
 
 # Every layer's template, and the layers an environment deploys whatever its enabled_layers say.
@@ -434,7 +435,8 @@ def test_a_rollbacks_check_holds_back_for_the_service_layers_files_only(tmp_path
     assert generate_main(*where).returncode == 0
     data = yaml.safe_load((params / f"{env}.yaml").read_text())
     threshold = int(load(params / f"{env}.yaml").values["Elb5xxThreshold"])
-    data.setdefault("parameters", {})["Elb5xxThreshold"] = threshold + 1  # the alarms layer's alone
+    other = threshold + 1 if threshold < INPUTS["Elb5xxThreshold"].max_value else threshold - 1  # within what it allows
+    data.setdefault("parameters", {})["Elb5xxThreshold"] = other  # the alarms layer's alone
     (params / f"{env}.yaml").write_text(yaml.safe_dump(data))
     (out / "alarms.json").write_text("{}")  # and the layer's template, which every environment deploys
     rollback = generate_main("--check", "--env", env, "--layer", "service", *where)
@@ -841,9 +843,10 @@ def test_the_deployer_and_the_review_read_output_while_they_hold_it(aws, monkeyp
 
     read = []
     loaded, checked = deploy.load_layer, collect.check_fresh
-    held = lambda: os.path.realpath(ROOT / "output") in generation._held  # noqa: E731
-    monkeypatch.setattr(deploy, "load_layer", lambda *args: read.append(("deployer", held())) or loaded(*args))
-    monkeypatch.setattr(collect, "check_fresh", lambda *args: read.append(("review", held())) or checked(*args))
+    held = lambda output: os.path.realpath(output) in generation._held  # noqa: E731
+    # the deployer's output/ is the copy stubbed_aws.deployer_files makes where prod's ExistingHostedZoneId is empty
+    monkeypatch.setattr(deploy, "load_layer", lambda *args: read.append(("deployer", held(aws.dirs[0]))) or loaded(*args))
+    monkeypatch.setattr(collect, "check_fresh", lambda *args: read.append(("review", held(ROOT / "output"))) or checked(*args))
     aws.diff_reads("alb")
     assert aws.run("diff", "--stack", "alb") == 0, aws.out + aws.err  # same as deployed
     collect.collect_all(ROOT / "output", ROOT / "params", "prod")
@@ -909,7 +912,8 @@ def test_a_deployer_that_gives_up_waiting_for_output_says_so_without_a_traceback
             pytest.fail(f"raised past deploy.main (a traceback from python -m scripts.deploy): {error}")
     # diff's 1 means "differs": an error is 2, as every other error of make diff
     assert code == 2, aws.err
-    assert "error: output/ is still held, after 0.3 s, by another run writing it (make templates)" in aws.err, aws.err
+    shown = templates.relative(aws.dirs[0])  # output, or stubbed_aws.deployer_files' copy
+    assert f"error: {shown}/ is still held, after 0.3 s, by another run writing it (make templates)" in aws.err, aws.err
 
 
 def test_runs_reading_output_do_not_wait_for_each_other_nor_a_run_for_itself(tmp_path, monkeypatch):

@@ -102,13 +102,13 @@ BAD = [
     (
         # indented under tags: it was a tag on every stack, and the input kept its value
         "an input among the tags",
-        {**GOOD, "tags": {**GOOD.get("tags", {}), "WafCountOnly": "false"}},
+        {**GOOD, "tags": {**(GOOD.get("tags") or {}), "WafCountOnly": "false"}},
         "tags.WafCountOnly: 'false': named as the input WafCountOnly, which goes under parameters: (as a tag it sets nothing)",
         "allowed: the input under parameters:, or a tag of another name",
     ),
     (
         "an input among the tags, in another case",
-        {**GOOD, "tags": {**GOOD.get("tags", {}), "deletionprotection": "true"}},
+        {**GOOD, "tags": {**(GOOD.get("tags") or {}), "deletionprotection": "true"}},
         "tags.deletionprotection: 'true': named as the input DeletionProtection, which goes under parameters:",
         "allowed: the input under parameters:, or a tag of another name",
     ),
@@ -304,13 +304,13 @@ BAD = [
     # (the bound follows gunicorn's timeout: set here, whatever prod sets)
     (
         "stop timeout",
-        with_parameters(GunicornTimeoutSeconds=30, StopTimeoutSeconds=30),
+        with_parameters(GunicornTimeoutSeconds=30, StopTimeoutSeconds=30, IdleTimeoutSeconds=60),  # the idle timeout not at issue
         "parameters.StopTimeoutSeconds: 30",
         "allowed: 31 to 120",
     ),
     (
         "idle timeout within gunicorn's",
-        with_parameters(GunicornTimeoutSeconds=20, IdleTimeoutSeconds=20),
+        with_parameters(GunicornTimeoutSeconds=20, IdleTimeoutSeconds=20, StopTimeoutSeconds=60),  # the stop timeout not at issue
         "parameters.IdleTimeoutSeconds: 20 would have the load balancer answer 504",
         "allowed: 21 to 4000",
     ),
@@ -802,7 +802,7 @@ def test_a_new_environment_is_one_params_file(tmp_path):
     assert result.returncode == 0, result.stderr
     # Every layer, but waf and ci only when the file enables them.
     deployed = ["alarms", "alb", "cert-dns", "release-alarms", "scaling", "service"]
-    deployed += [layer for layer in ("waf", "ci") if layer in GOOD["enabled_layers"]]
+    deployed += [layer for layer in ("waf", "ci") if layer in (GOOD.get("enabled_layers") or [])]  # optional: none when left out
     assert sorted(p.name for p in (out / "qa").iterdir()) == sorted(f"{layer}.json" for layer in deployed)
     assert '"DesiredCount": "1"' in (out / "qa" / "service.json").read_text()
 
@@ -1531,7 +1531,8 @@ def test_two_environments_may_not_name_one_hosted_zone_for_two_domains(tmp_path)
     ) in result.stderr
     assert sorted(out.rglob("*")) == written and "nothing was written" in result.stderr
     # Each domain in its own zone, or one domain (a second host label in it), is allowed; so are two empty ids.
-    for changes in ({"DomainName": OTHER_DOMAIN, "ExistingHostedZoneId": OTHER_ZONE}, {"ExistingHostedZoneId": zone}):
+    other_zone = next(other for other in ("Z0OTHERZONE1", "Z0OTHERZONE2") if other != zone)  # zone is OTHER_ZONE where prod's is ""
+    for changes in ({"DomainName": OTHER_DOMAIN, "ExistingHostedZoneId": other_zone}, {"ExistingHostedZoneId": zone}):
         assert run_generate(tmp_path, isolated_qa(**changes), name="qa.yaml")[0].returncode == 0
     run_generate(tmp_path, with_parameters(ExistingHostedZoneId=""))
     assert run_generate(tmp_path, isolated_qa(DomainName=OTHER_DOMAIN, ExistingHostedZoneId=""), name="qa.yaml")[0].returncode == 0

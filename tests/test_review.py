@@ -1881,6 +1881,26 @@ def set_values(data, values):
         data["parameters"]["ExistingOidcProviderArn"] = provider.replace(f"::{provider.split(':')[4]}:", f"::{secret.split(':')[4]}:")
 
 
+def set_prod_values(params_dir, values):
+    """params_dir's prod.yaml with values (set_values); an isolating input another environment shares with prod on
+    purpose (its shared_inputs, README: Keep environments apart) moves with prod's, so that the share still holds."""
+    path = params_dir / "prod.yaml"
+    before = params.load(path).values
+    data = yaml.safe_load(path.read_text())
+    set_values(data, values)
+    path.write_text(yaml.safe_dump(data))
+    for other in params_dir.glob("*.yaml"):
+        shared = {} if other == path else yaml.safe_load(other.read_text())
+        moved = {
+            name: data["parameters"][name]
+            for name in (shared.get("shared_inputs") or {})
+            if name in values and str(shared.get("parameters", {}).get(name)) == str(before[name])
+        }
+        if moved:
+            set_values(shared, moved)
+            other.write_text(yaml.safe_dump(shared))
+
+
 def prod_in_its_own_ci_roles_alone(params_dir):
     """prod's VpcId alone: its runs assume no other environment's ci roles (which reach one VPC alone), and no other
     environment's runs assume its own, whichever environment deploys the ci layer."""
@@ -1912,9 +1932,7 @@ def test_example_values_an_environment_keeps_are_findings_and_real_ones_are_not(
     prod_in_its_own_ci_roles_alone(params_dir)
 
     def finding(values):
-        data = yaml.safe_load((params_dir / "prod.yaml").read_text())
-        set_values(data, values)
-        (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+        set_prod_values(params_dir, values)
         output_dir = generate_into(params_dir, Path(tempfile.mkdtemp(dir=tmp_path)) / "output")
         documents = documents_of(output_dir, params_dir)
         assert "**Example values**" not in documents["sandbox"] and "Not deployable" not in documents["sandbox"]
@@ -2317,8 +2335,9 @@ def test_a_wired_value_the_environments_values_decide_is_shown_not_left_to_deplo
     # The alias record's HostedZoneId is cert-dns's output of ExistingHostedZoneId, the scaling target's cluster the service's
     # ClusterName: "(at deploy time)" left a reviewer nothing to check the change set's parameters against.
     text, values = written[env].decode(), ENVIRONMENTS[env].values
-    assert f"| HostedZoneId | `{values['ExistingHostedZoneId']}` | output cert-dns.HostedZoneId |" in text, env
-    assert f"  - HostedZoneId: `{values['ExistingHostedZoneId']} (cert-dns.HostedZoneId)`" in text.splitlines(), env
+    zone = values["ExistingHostedZoneId"] or '""'  # an empty one (before make zone) shown as such
+    assert f"| HostedZoneId | `{zone}` | output cert-dns.HostedZoneId |" in text, env
+    assert f"  - HostedZoneId: `{zone} (cert-dns.HostedZoneId)`" in text.splitlines(), env
     if ENVIRONMENTS[env].deploys("scaling"):
         assert f"| ServiceClusterName | `{values['ClusterName']}` | output service.ClusterName |" in text, env
     # the alarms' names, which their AlarmName gives (Ref of an alarm is its name): the release's alarms a reviewer looks for
@@ -2645,9 +2664,7 @@ def test_the_not_deployable_banner_says_one_example_or_several(tmp_path, monkeyp
     examples = {"ExistingHostedZoneId": inputs.EXAMPLE_HOSTED_ZONE_ID, "VpcId": f"vpc-{inputs.EXAMPLE_ID_HEX}0042"}
     prod_in_its_own_ci_roles_alone(params_dir)
     chosen = dict(sorted(examples.items())[:kept])
-    data = yaml.safe_load((params_dir / "prod.yaml").read_text())
-    set_values(data, real | chosen)
-    (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
+    set_prod_values(params_dir, real | chosen)
     document = documents_of(generate_into(params_dir, tmp_path / "output"), params_dir)["prod"]
     (banner,) = [line for line in document.splitlines() if line.startswith("**Not deployable as it is**: ")]
     several = kept > 1

@@ -2306,7 +2306,10 @@ def test_new_tags_on_a_stack_one_of_whose_resources_was_deleted_by_hand_do_not_f
     # stack left with the new template but the old outputs and tags
     wired = certificate_and_zone(sandbox_aws)
     tags = TAGS_CREATED[:1]
-    outputs = deploy(sandbox_aws, "alb", body("alb"), parameters("sandbox", "alb") | wired, Tags=tags)
+    # in place, whatever params/sandbox.yaml's DeploymentStrategy: the alternate target group then has no listener rule,
+    # which would keep it from being deleted (ResourceInUse)
+    given = parameters("sandbox", "alb", DeploymentStrategy="ROLLING")
+    outputs = deploy(sandbox_aws, "alb", body("alb"), given | wired, Tags=tags)
     if deleted == "target_group":
         sandbox_aws.elbv2.delete_target_group(TargetGroupArn=outputs["AlternateTargetGroupArn"])
     else:
@@ -2317,6 +2320,6 @@ def test_new_tags_on_a_stack_one_of_whose_resources_was_deleted_by_hand_do_not_f
         )
         sandbox_aws.elbv2.delete_load_balancer(LoadBalancerArn=outputs["LoadBalancerArn"])
     retagged = [*tags, OWNER_TAG]
-    deploy(sandbox_aws, "alb", body("alb"), changed(parameters("sandbox", "alb"), "HealthCheckIntervalSeconds") | wired, Tags=retagged)
+    deploy(sandbox_aws, "alb", body("alb"), changed(given, "HealthCheckIntervalSeconds") | wired, Tags=retagged)
     stack = sandbox_aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
     assert OWNER_TAG in stack["Tags"], stack

@@ -17,6 +17,7 @@ from stubbed_aws import (
     LOG_GROUP,
     NOW,
     PARAMETERS,
+    PARAMS_FILE,
     REGION,
     REGION_CLI,
     SERVICE,
@@ -1118,7 +1119,7 @@ def test_continue_with_no_release_waiting_says_so_and_sends_nothing(aws, status,
     release_in_progress(aws, status, target)
     assert aws.run("continue", "--yes") == 1
     assert f"error: no release of {SERVICE} is waiting for make continue" in aws.err
-    assert f"(params/{ENV}.yaml: parameters.TestPauseMinutes " in aws.err, aws.err  # the file as the others name it
+    assert f"({PARAMS_FILE}: parameters.TestPauseMinutes " in aws.err, aws.err  # the file as the others name it
     assert "parameters.TestPauseMinutes" in aws.err
 
 
@@ -1160,7 +1161,7 @@ def test_continue_where_releases_roll_or_on_an_emulator_is_one_line_without_aski
     assert aws.run("continue", "--yes") == 2
     assert f"error: {stack('service')} releases ROLLING: no release waits for make continue" in aws.err
     # where to change it: the file and its keys (helper SZ)
-    assert aws.err.rstrip().endswith(f"TestPauseMinutes above 0 (params/{ENV}.yaml: parameters)"), aws.err
+    assert aws.err.rstrip().endswith(f"TestPauseMinutes above 0 ({PARAMS_FILE}: parameters)"), aws.err
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # what make sets for the sandbox
     aws.service_stack(strategy="BLUE_GREEN")  # on the emulator that AWS_ENDPOINT_URL names
     assert aws.run("continue", "--yes") == 2
@@ -1213,7 +1214,7 @@ def test_a_repository_ecr_does_not_know_names_the_params_key(aws):
     service_deployed(aws)
     aws.image("v2", "RepositoryNotFoundException")
     assert aws.run("changeset", "--stack", "service", "--image-tag", "v2") == 1
-    assert aws.err.splitlines()[-1].startswith(f"error: params/{ENV}.yaml: parameters.EcrRepositoryName: no ECR repository ")
+    assert aws.err.splitlines()[-1].startswith(f"error: {PARAMS_FILE}: parameters.EcrRepositoryName: no ECR repository ")
 
 
 def test_the_running_image_is_not_looked_for_again(aws):

@@ -948,7 +948,7 @@ def test_the_service_layers_commands_of_another_layer_say_so_first(tmp_path, com
     params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
     data = yaml.safe_load((params_dir / "prod.yaml").read_text())
     taken_out = templates.OPTIONAL_LAYERS[0]
-    data["enabled_layers"] = [name for name in data["enabled_layers"] if name != taken_out]
+    data["enabled_layers"] = [name for name in data.get("enabled_layers") or [] if name != taken_out]  # optional: none when left out
     (params_dir / "prod.yaml").write_text(yaml.safe_dump(data))
     for layer in ("alb", taken_out):
         err = io.StringIO()
