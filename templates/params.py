@@ -363,7 +363,7 @@ def load_all(params_dir: Path) -> list[Environment]:
                 f"{both(owner, env, 'NamePrefix')}: both {shown(env.values['NamePrefix'])}{defaults(owner, env, 'NamePrefix')}; "
                 "allowed: a prefix of each environment's own (their resources would collide): set it in the file of the one to change"
             )
-    problems += shared_isolation(environments)
+    problems += shared_isolation(environments, every_file_read=not problems)
     problems += beyond_ci_roles(environments, {path.stem for path in files})
     problems += one_ci_per_account(environments)
     problems += oidc_provider_of_the_account(environments)
@@ -510,8 +510,10 @@ def defaults(first, second, key) -> str:
     return f" ({' and '.join(unset)} {'take' if len(unset) > 1 else 'takes'} the default from templates/inputs.py)"
 
 
-def shared_isolation(environments) -> list[str]:
-    """One problem per pair of environments sharing an ISOLATING_INPUTS value neither file opts into."""
+def shared_isolation(environments, every_file_read=True) -> list[str]:
+    """One problem per pair of environments sharing an ISOLATING_INPUTS value neither file opts into, and per share
+    no other environment has; that last only with every_file_read (a file with problems of its own is not among
+    environments: its value would go unseen, and a share it holds be called none)."""
     problems = []
     for key in ISOLATING_INPUTS:
         owners = {}
@@ -523,8 +525,8 @@ def shared_isolation(environments) -> list[str]:
                 f"{both(owner, env, key)}: both {shown(env.values[key])}{defaults(owner, env, key)}; allowed: each environment's "
                 f"own (set it in the file of the one to change), or, if sharing is meant, `shared_inputs: {{{key}: <why>}}` in one of the two files"
             )
-    for env in environments:  # an exemption left from a share that ended would let a later, accidental one through unsaid
-        for key in env.shared_inputs:
+    for env in environments if every_file_read else ():  # an exemption left from a share that ended would let a later,
+        for key in env.shared_inputs:  # accidental one through unsaid
             if not [other for other in environments if other is not env and other.values[key] == env.values[key]]:
                 problems.append(
                     f"{relative(env.path)}: shared_inputs.{key}: no other environment of {relative(env.path.parent)}/ has its {key}; "

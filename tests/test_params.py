@@ -980,6 +980,17 @@ def test_a_shared_input_no_other_environment_shares_is_refused(tmp_path, key):
     ) in result.stderr.splitlines(), result.stderr
 
 
+def test_a_share_with_a_file_that_has_problems_of_its_own_is_not_called_none(tmp_path):
+    # (helper T1) prod.yaml with a problem of its own is left out of what environments share: qa's share of prod's value,
+    # meant, was refused as one no other environment has ("take it out"), where only prod's own problem is to fix
+    key = ISOLATING[0]
+    run_generate(tmp_path, GOOD | {"region": "mars"})
+    document = isolated_qa(**{key: GOOD["parameters"][key]}) | {"shared_inputs": {key: "qa replays prod traffic on prod's tasks"}}
+    result, out = run_generate(tmp_path, document, name="qa.yaml")
+    assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr
+    assert f"error: {tmp_path}/params/prod.yaml: region: " in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(
     "shared",
     [["BackendSecurityGroupId"], {"BackendSecurityGroupIds": "why"}, {"DatabaseSecretArn": ""}, {"VpcId": "the VPC is shared anyway"}],
