@@ -355,6 +355,7 @@ def load_all(params_dir: Path) -> list[Environment]:
             environments.append(load(path))
         except ParamsError as error:
             problems.extend(error.every_problem)
+    every_file_read = not problems  # each file passed its own checks: what they share is judged on all of params/
     owners = {}
     for env in environments:  # resource names (ALB, target group, service, ...) come from NamePrefix
         owner = owners.setdefault(env.values["NamePrefix"], env)
@@ -363,7 +364,7 @@ def load_all(params_dir: Path) -> list[Environment]:
                 f"{both(owner, env, 'NamePrefix')}: both {shown(env.values['NamePrefix'])}{defaults(owner, env, 'NamePrefix')}; "
                 "allowed: a prefix of each environment's own (their resources would collide): set it in the file of the one to change"
             )
-    problems += shared_isolation(environments, every_file_read=not problems)
+    problems += shared_isolation(environments, every_file_read)
     problems += beyond_ci_roles(environments, {path.stem for path in files})
     problems += one_ci_per_account(environments)
     problems += oidc_provider_of_the_account(environments)

@@ -991,6 +991,17 @@ def test_a_share_with_a_file_that_has_problems_of_its_own_is_not_called_none(tmp
     assert f"error: {tmp_path}/params/prod.yaml: region: " in result.stderr, result.stderr
 
 
+def test_a_share_no_other_environment_has_is_said_beside_another_problem_two_files_have_together(tmp_path):
+    # each file sound on its own: a NamePrefix both take is no reason to leave out what they share
+    key = ISOLATING[0]
+    run_generate(tmp_path, GOOD)
+    prefix = GOOD["parameters"].get("NamePrefix", INPUTS["NamePrefix"].default)
+    document = isolated_qa(NamePrefix=prefix) | {"shared_inputs": {key: "qa replays prod traffic on prod's tasks"}}
+    result, out = run_generate(tmp_path, document, name="qa.yaml")
+    assert result.returncode == 2 and result.stderr.count("error: ") == 2, result.stderr
+    assert "parameters.NamePrefix: both" in result.stderr and f"qa.yaml: shared_inputs.{key}: no other environment" in result.stderr
+
+
 @pytest.mark.parametrize(
     "shared",
     [["BackendSecurityGroupId"], {"BackendSecurityGroupIds": "why"}, {"DatabaseSecretArn": ""}, {"VpcId": "the VPC is shared anyway"}],

@@ -56,7 +56,7 @@ KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see th
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
 # The tag purge puts on a key right before it schedules the key's deletion. A later purge that finds a key so marked and
 # not pending deletion leaves it: its deletion was cancelled since (how whoever still needs the key keeps it), or that
-# purge stopped between the two calls. A tag, as a key has no other field the tool may write; none of aws: (reserved
+# purge was stopped between the two calls and could not take the tag off again (_schedule_key_deletion). A tag, as a key has no other field the tool may write; none of aws: (reserved
 # to AWS), and one that names no permission ("Tagging or untagging a KMS key can allow or deny permission to the KMS
 # key": https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html).
 PURGE_MARK = f"{templates.PROJECT}:purge-scheduled"
