@@ -333,14 +333,20 @@ def test_purge_leaves_a_retained_bucket_that_holds_delete_markers_alone():
     assert action is None and note.startswith("left: it holds objects (the access logs); purge deletes only an empty bucket"), note
 
 
-def test_purge_never_schedules_the_deletion_of_an_aws_managed_key():
-    # No stack creates one, yet a deleted stack's list may name one (a stack made by hand): it was taken for scheduling.
+def retained_key_described(manager):
+    """A deleted service stack's retained LogKey, and a stubbed KMS client whose DescribeKey gives it as Enabled, of manager."""
     client = SESSION.client("kms", config=deploy.CONFIG)
     stubber = Stubber(client)
     key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
     item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", key_id)
-    metadata = {"KeyId": key_id, "Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}", "KeyManager": "AWS", "KeyState": "Enabled"}
+    metadata = {"KeyId": key_id, "Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}", "KeyManager": manager, "KeyState": "Enabled"}
     stubber.add_response("describe_key", {"KeyMetadata": metadata}, {"KeyId": key_id})
+    return client, stubber, item
+
+
+def test_purge_never_schedules_the_deletion_of_an_aws_managed_key():
+    # No stack creates one, yet a deleted stack's list may name one (a stack made by hand): it was taken for scheduling.
+    client, stubber, item = retained_key_described("AWS")
     with stubber:
         assert purge.INSPECT[item.kind](lambda service: client, item) == (None, "an AWS managed key: never deleted")
     stubber.assert_no_pending_responses()
@@ -3510,12 +3516,8 @@ def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(a
 
 def test_a_keys_purge_mark_is_found_on_any_page_of_its_tags():
     # ListResourceTags pages by NextMarker (purge._inspect_key): a mark on the second page leaves the key as on the first
-    client = SESSION.client("kms", config=deploy.CONFIG)
-    stubber = Stubber(client)
-    key_id = "1234abcd-12ab-34cd-56ef-1234567890ab"
-    item = purge.Retained(stack("service"), DELETED_SERVICE_ID, "LogKey", "AWS::KMS::Key", key_id)
-    metadata = {"KeyId": key_id, "Arn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}", "KeyManager": "CUSTOMER", "KeyState": "Enabled"}
-    stubber.add_response("describe_key", {"KeyMetadata": metadata}, {"KeyId": key_id})
+    client, stubber, item = retained_key_described("CUSTOMER")
+    key_id = item.physical_id
     first = {"Tags": [{"TagKey": "Project", "TagValue": templates.PROJECT}], "Truncated": True, "NextMarker": "m2"}
     stubber.add_response("list_resource_tags", first, {"KeyId": key_id})
     second = {"Tags": [{"TagKey": purge.PURGE_MARK, "TagValue": "2026-11-30T10:00:00Z"}], "Truncated": False}
