@@ -3101,7 +3101,9 @@ def test_a_deploy_refused_for_shifted_traffic_still_says_rerun_and_make_execute_
     ), err
     code, out, err = run("changeset", "--stack", "service", *rolling)
     name = re.search(r"change set (\S+) left for review", out).group(1)
-    code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
+    # executed with the values it was made with: with params/sandbox.yaml's (a traffic-shifting DeploymentStrategy there,
+    # as the README allows) the refusal rightly ends saying that the change set was made with other values than today's
+    code, out, err = run("execute", "--stack", "service", "--changeset", name, *rolling, "--yes")
     assert code == 1 and "; change set left for review. " in err, out + err
     assert err.rstrip().endswith(f"make execute STACK=service ENV={ENV} CHANGESET={name} ALLOW_TRAFFIC_RESET=1"), err
 
