@@ -12435,3 +12435,124 @@ def test_a_second_ctrl_c_as_the_stopping_run_says_it_frees_the_lock_is_held_unti
     code = aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt(), locking=True, err=SecondCtrlCAsTheLineIsWritten())
     assert code == 130, aws.err
     aws.ssm.assert_no_pending_responses()  # the lock was read and deleted
+
+
+def test_a_take_whose_every_attempt_went_unanswered_says_at_its_release_it_may_be_held_without_asking_aws_again():
+    # Every attempt of the take timed out (it may have landed): a release that read the lock back would wait a
+    # second round of retries with the stop signals held; it says at once that the lock may be held, and how to free it.
+    from botocore.exceptions import ReadTimeoutError
+
+    class Ssm:
+        def put_parameter(self, **_):
+            raise ReadTimeoutError(endpoint_url="https://ssm")
+
+        def get_parameter(self, **_):
+            raise AssertionError("a second round of unanswered attempts")
+
+        delete_parameter = get_parameter
+
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    with pytest.raises(ReadTimeoutError):
+        lock.take("deploy")
+    lock.release()
+    assert err.getvalue() == (
+        f"warning: {LOCK} may be held by this run (the take's request went unanswered, and may have landed); "
+        f"once AWS answers, see and free it with: make unlock ENV={ENV}\n"
+    )
+    assert lock.said_held  # the run's error then names make unlock first
+
+
+def test_a_lock_of_another_users_run_still_running_on_this_machine_is_not_freed_by_unlock(monkeypatch):
+    # A shared host: the lock's holder runs as another user, so signal 0 is refused (EPERM), yet it runs and
+    # /proc/<pid>/stat tells its start time: unlock refuses, as for one of this user's runs.
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    process = subprocess.Popen(["sleep", "60"])
+    try:
+        held = {"holder": f"alice@{socket.gethostname()} (pid {process.pid})", "machine": machine, "started": lock.start_time(process.pid)}
+
+        def refused(pid, signum):
+            raise PermissionError(1, "Operation not permitted")
+
+        with monkeypatch.context() as patched:
+            patched.setattr(lock.os, "kill", refused)
+            assert lock.holder_runs(held, ENV) is True
+            assert lock.still_running(json.dumps(HELD | held), ENV) == process.pid
+            assert lock.gone(held, ENV) == ""
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_a_lock_whose_live_holder_this_machine_cannot_look_at_is_neither_said_gone_nor_said_running(monkeypatch):
+    # /proc mounted hidepid=2: another user's process is there (signal 0 refused: EPERM) but its /proc/<pid>/stat
+    # cannot be read. Whether it is the run that took the lock cannot be told: not "that run is gone; free the lock",
+    # and not "still runs on this machine" either (make unlock asks the operator).
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    held = {"holder": f"alice@{socket.gethostname()} (pid 4242)", "machine": machine, "started": "123456"}
+
+    def refused(pid, signum):
+        raise PermissionError(1, "Operation not permitted")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(lock.os, "kill", refused)
+        patched.setattr(lock, "stat_fields", lambda pid: None)
+        assert lock.holder_runs(held, ENV) is None
+        assert lock.gone(held, ENV) == ""
+        assert lock.still_running(json.dumps(HELD | held), ENV) is None
+
+
+def test_a_lock_taken_in_a_github_actions_run_names_that_run_as_its_holder(monkeypatch):
+    # A runner's user@host (runner@fv-az123-456) tells an operator nothing: the lock names the workflow run to look at.
+    written = {}
+
+    class Ssm:
+        def put_parameter(self, **request):
+            written.update(request)
+
+    monkeypatch.setenv("GITHUB_RUN_ID", "9876543210")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/startupwebapp")
+    err = io.StringIO()
+    lock = deploy.lock.EnvironmentLock(Ssm(), ENV, lambda: NOW, err)
+    lock.take("deploy", "alb")
+    held = json.loads(written["Value"])
+    assert held["holder"] == f"GitHub run acme/startupwebapp#9876543210 (pid {os.getpid()})", held
+    assert lock.holder(written["Value"]).startswith(
+        f"deploy STACK=alb by GitHub run acme/startupwebapp#9876543210 (pid {os.getpid()}) since "
+    )
+    assert written["Overwrite"] is False and written["Name"] == LOCK and lock.value == written["Value"]
+
+
+@pytest.mark.parametrize("value", ["locked by alice", "[4242]", "null"], ids=["no JSON", "a JSON list", "JSON null"])
+def test_unlock_frees_a_lock_written_by_hand_saying_it_as_it_reads(aws, value):
+    # Anyone who may write the parameter (aws ssm put-parameter by hand): no holder's process to look for, and
+    # no traceback; unlock shows the value as it reads and frees it once asked.
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}
+    for _ in range(2):
+        aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    aws.ssm.add_response("delete_parameter", {}, {"Name": LOCK})
+    aws.caller()
+    assert aws.run("unlock", "--yes") == 0, aws.err
+    assert f"{ENV}: lock freed (was {value!r})" in aws.out, aws.out
+    assert "Traceback" not in aws.err, aws.err
+
+
+def test_an_older_lock_whose_process_id_now_runs_a_command_line_not_utf8_is_said_gone():
+    # A lock with no start time (an older tool's) is told by its process's command line; one whose words are not
+    # UTF-8 (the kernel keeps bytes) is read with replacement characters: no deployer, so that run is gone.
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    process = subprocess.Popen([b"sh", b"-c", b"sleep 60; :", b"arg\xff"])  # sh waits for its sleep: its words stay
+    try:
+        deadline = time.monotonic() + 30  # until exec'd: its command line is the one given
+        while b"arg\xff" not in Path(f"/proc/{process.pid}/cmdline").read_bytes():
+            assert time.monotonic() < deadline, "the process did not start within 30 s"
+            time.sleep(0.01)
+        assert lock.command_line(process.pid) == ["sh", "-c", "sleep 60; :", "arg\ufffd"]
+        held = {"holder": f"{lock.user()}@{socket.gethostname()} (pid {process.pid})", "machine": machine}
+        assert lock.holder_runs(held, ENV) is False
+    finally:
+        process.kill()
+        process.wait()

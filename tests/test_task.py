@@ -492,6 +492,14 @@ def test_the_request_takes_capacity_providers_instead_of_the_launch_type():
     assert request["platformVersion"] == "LATEST"
 
 
+def test_the_request_keeps_a_service_launch_type_other_than_fargate_and_then_no_platform_version():
+    # "A platform version is only specified for tasks hosted on Fargate" (API_RunTask.html, platformVersion): a
+    # service moved to EC2 runs its one-off task there too, without the Fargate-only argument.
+    service = ecs_service() | {"launchType": "EC2", "platformVersion": "LATEST"}
+    request = tasks.run_request(CLUSTER, service, ["true"])
+    assert request["launchType"] == "EC2" and "platformVersion" not in request, request
+
+
 # --- TAG=: a copy of the task definition with the new image ------------------------------------
 REPOSITORY = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/startupwebapp"
 COPY = f"arn:aws:ecs:us-east-1:{ACCOUNT}:task-definition/startupwebapp-service-task:8"
