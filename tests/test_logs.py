@@ -569,3 +569,14 @@ def test_logs_of_a_retained_group_gone_under_a_stack_of_the_services_name_not_ou
     aws.logs.add_client_error("filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
     assert aws.run("logs") == 1
     assert "whose rollback deletes it" not in aws.err and "RECREATE=1" not in aws.err, aws.err
+
+
+def test_logs_under_a_stack_of_the_services_name_not_ours_with_no_group_of_ours_kept_read_nothing(aws, monkeypatch):
+    # the stack of the service's name is someone else's and no stack of ours retained a group: its log group is not ours
+    # to read; make logs says so and asks nothing of CloudWatch Logs (the stubbed client would fail on any call)
+    from scripts.deploy import purge
+
+    monkeypatch.setattr(purge, "kept_log_group", lambda deployer, name: None)
+    aws.deployed("service", status="CREATE_COMPLETE", tags={})  # no tags of ours: someone else's
+    assert aws.run("logs") == 1
+    assert "no log group a service stack of ours kept is left to read" in aws.err and aws.out == "", aws.out + aws.err

@@ -2,6 +2,7 @@
 the AWS checks against botocore's Stubber."""
 
 import datetime
+import gc
 import io
 import json
 import os
@@ -13,6 +14,7 @@ import ssl
 import subprocess
 import threading
 import time
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
@@ -1265,3 +1267,160 @@ def test_past_verifys_timeout_a_server_that_never_answers_on_either_port_ends_th
     finally:
         for server in never:
             server.close()
+
+
+def test_the_only_address_of_a_host_gets_the_whole_timeout_to_connect(dropping, monkeypatch):
+    # Half of what is left goes to each address but the last: one address alone (a CONNECT_TO, most names) gets all of
+    # it, or a connection whose first SYN is lost (sent again after 1 s) fails at half the timeout.
+    monkeypatch.setattr(verify.socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", dropping)])
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        verify.Endpoint(timeout=0.6).request("https", HOST, "/health")
+    assert 0.55 <= time.monotonic() - started < 1.0  # its whole 0.6 s, not 0.3 s
+
+
+def test_a_tls_handshake_after_a_slow_connection_gets_only_what_is_left_of_the_request(dropping, monkeypatch):
+    # The first of a load balancer's addresses drops the connection (half the time gone), the next accepts and never
+    # answers the handshake: the request ends at its timeout, not a whole timeout after the connection.
+    frozen = socket.create_server(("127.0.0.1", 0))  # accepts connections (the kernel does), never answers
+    where = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in (dropping, frozen.getsockname())]
+    monkeypatch.setattr(verify.socket, "getaddrinfo", lambda *a, **k: where)
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            verify.Endpoint(timeout=1.0).request("https", HOST, "/health")
+        assert time.monotonic() - started < 1.3  # about 1 s, not 0.5 s and another 1 s
+    finally:
+        frozen.close()
+
+
+def test_a_service_ecs_does_not_find_fails_the_rollout_check():
+    ecs, stub = stubbed("ecs")
+    answer = {"services": [], "failures": [{"arn": "arn:aws:ecs:us-east-1:123456789012:service/c/svc", "reason": "MISSING"}]}
+    stub.add_response("describe_services", answer, {"cluster": "c", "services": ["svc"]})
+    with stub:
+        result = verify.check_rollout(ecs, "c", "svc", TASK_DEFINITION)
+    assert result.ok is False and result.detail == "service svc not found in cluster c", result
+
+
+def test_more_tasks_running_than_desired_is_no_finished_rollout():
+    # a scale-in still stopping tasks: running == desired, as make verify says, not running >= desired
+    ecs, stub = stubbed("ecs")
+    stub.add_response("describe_services", service_response("COMPLETED", 3, 2), {"cluster": "c", "services": ["svc"]})
+    with stub:
+        result = verify.check_rollout(ecs, "c", "svc")
+    assert result.ok is False and "running 3/2" in result.detail, result
+
+
+@pytest.mark.parametrize("state", ["initial", "draining", "unused", "unavailable"])
+def test_a_target_in_any_state_but_healthy_fails_the_targets_check(state):
+    elbv2, stub = stubbed("elbv2")
+    stub.add_response(
+        "describe_target_health",
+        {"TargetHealthDescriptions": [target("10.0.1.5", "healthy"), target("10.0.2.7", state, "Elb.RegistrationInProgress")]},
+        {"TargetGroupArn": PRIMARY},
+    )
+    with stub:
+        result = verify.check_targets(elbv2, [PRIMARY])
+    assert result.ok is False and result.detail == f"10.0.2.7 in app-tg {state} (Elb.RegistrationInProgress)", result
+
+
+@pytest.mark.parametrize("status", [201, 299])
+def test_a_healthy_body_with_another_success_status_than_200_fails(servers, status):
+    site, endpoint = servers
+    site.health = (status, dict(verify.HEALTHY_BODY))
+    result = by_name(verify.run_checks(endpoint(), HOST))["https /health"]
+    assert result.ok is False and result.detail.startswith(f"{status}"), result.line()
+
+
+def test_a_failing_health_check_says_the_first_200_bytes_of_the_answer():
+    # the application's own reason (which part failed) is what the reader acts on: the detail is not cut short of 200 bytes
+    class Answer:
+        own_ca = False
+
+        def request(self, scheme, host, path, port=None):
+            body = json.dumps({"status": "unhealthy", "database": "error: " + "x" * 100 + " connection refused"}).encode()
+            return 503, {}, body + b" " * 300 + b"END", {"notAfter": "Jan  1 00:00:00 2999 GMT"}
+
+    health = by_name(verify.check_health(Answer(), HOST, "/health"))["https /health"]
+    body = json.dumps({"status": "unhealthy", "database": "error: " + "x" * 100 + " connection refused"})
+    assert health.ok is False and health.detail == f"503 {body}", health.detail
+
+
+@pytest.mark.parametrize(
+    "answer", [b"garbage\r\n\r\n", b"HTTP/1.1 200 " + b"x" * 70000 + b"\r\n\r\n"], ids=["bad status line", "line too long"]
+)
+def test_a_server_that_answers_no_http_fails_the_check_not_with_a_traceback(answer):
+    server = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def answer_each():
+        server.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                connection.recv(65536)
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=answer_each, daemon=True)
+    thread.start()
+    try:
+        endpoint = verify.Endpoint({(HOST, 80): server.getsockname()}, timeout=2)
+        results = by_name(
+            verify.run_http_checks(
+                endpoint, HOST, [(80, ["http redirects to https"], lambda: [verify.check_redirect(endpoint, HOST, "/health")])], False
+            )
+        )
+        result = results["http redirects to https"]
+        assert result.ok is False and result.detail.startswith(("BadStatusLine", "LineTooLong")), result.line()
+    finally:
+        stop.set()
+        thread.join(5)
+        server.close()
+
+
+def test_a_ca_bundle_of_just_the_largest_size_taken_is_read_and_one_byte_more_refused(pki, tmp_path, monkeypatch):
+    bundle = (pki / "ca.pem").read_bytes()
+    monkeypatch.setattr(verify, "MOST_CA_BUNDLE_BYTES", len(bundle))
+    (tmp_path / "ca.pem").write_bytes(bundle)
+    assert verify.Endpoint(ca_bundle=str(tmp_path / "ca.pem")).own_ca
+    (tmp_path / "ca.pem").write_bytes(bundle + b"\n")
+    with pytest.raises(templates.errors.RefusedFile, match="larger than"):
+        verify.Endpoint(ca_bundle=str(tmp_path / "ca.pem"))
+
+
+def test_a_request_leaves_no_socket_open(servers, dropping, monkeypatch):
+    # each request closes what it opened, answered or not: make verify retries for minutes, up to 22 requests a round
+    site, endpoint = servers
+    given = endpoint()
+    https = given.connect_to[(HOST, 443)]
+    with socket.create_server(("127.0.0.1", 0)) as closed:  # a free port, nothing listening once closed: refused
+        refused = closed.getsockname()
+    monkeypatch.setattr(
+        verify.socket,
+        "getaddrinfo",
+        lambda *a, **k: [(socket.AF_INET, socket.SOCK_STREAM, 6, "", where) for where in (refused, https)],
+    )
+    given.connect_to = {}
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always", ResourceWarning)
+        assert given.request("https", HOST, "/health")[0] == 200
+        gc.collect()
+    assert not [w for w in said if issubclass(w.category, ResourceWarning)], [str(w.message) for w in said]
+
+
+@pytest.mark.parametrize("value", ["h:65536:127.0.0.1:1", "h:443:127.0.0.1:65536"])
+def test_connect_to_refuses_a_port_past_65535(value):
+    # it was taken, and the request's connect raised OverflowError ("port must be 0-65535"), a traceback
+    with pytest.raises(ValueError, match="ports 1 to 65535"):
+        verify.parse_connect_to([value])
+
+
+def test_a_certificate_not_valid_for_the_host_fails_both_checks_it_stops_not_skips_them(servers):
+    site, endpoint = servers
+    results = by_name(verify.run_checks(endpoint("wrong.example.test"), HOST))
+    assert results["certificate valid for host"].ok is False and results["https /health"].ok is False, [r.line() for r in results.values()]
