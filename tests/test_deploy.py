@@ -12556,3 +12556,31 @@ def test_an_older_lock_whose_process_id_now_runs_a_command_line_not_utf8_is_said
     finally:
         process.kill()
         process.wait()
+
+
+def test_purge_leaves_a_retained_bucket_whose_tags_cannot_be_read_as_unreadable():
+    # Helper T7 (mutation audit of _inspect_bucket): a refusal of GetBucketTagging other than NoSuchTagSet is not "no tags"
+    # (another's bucket, said as made by hand): it is a bucket purge cannot read, which purge_each counts as a failure
+    # (the next purge tries again). With every refusal taken as no tag set, every test passed.
+    client = SESSION.client("s3", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    item = purge.Retained(stack("alb"), stack_id("alb"), "AccessLogBucket", "AWS::S3::Bucket", "access-logs")
+    stubber.add_client_error("get_bucket_tagging", "AccessDenied", "Access Denied", 403, expected_params={"Bucket": item.physical_id})
+    with stubber:
+        purge.inspect(types.SimpleNamespace(client=lambda service: client, cli=CLI), item, {})
+    stubber.assert_no_pending_responses()
+    assert (item.action, item.unreadable, item.foreign) == (None, True, False)
+    assert item.note == "left: cannot read it (AccessDenied: Access Denied)", item.note
+
+
+def test_a_keys_purge_mark_with_an_empty_value_leaves_it():
+    # Helper T7 (mutation audit of _inspect_key): KMS allows a tag of an empty value; the mark is the tag's key, whatever
+    # its value. With a mark of no value taken as none, every test passed and the key was scheduled.
+    client, stubber, item = retained_key_described("CUSTOMER")
+    stubber.add_response(
+        "list_resource_tags", {"Tags": [{"TagKey": purge.PURGE_MARK, "TagValue": ""}], "Truncated": False}, {"KeyId": item.physical_id}
+    )
+    with stubber:
+        action, note = purge.INSPECT[item.kind](lambda service: client, item)
+    stubber.assert_no_pending_responses()
+    assert action is None and note.startswith(f"left: make purge scheduled its deletion ({purge.PURGE_MARK} )"), note
