@@ -12584,3 +12584,74 @@ def test_a_keys_purge_mark_with_an_empty_value_leaves_it():
         action, note = purge.INSPECT[item.kind](lambda service: client, item)
     stubber.assert_no_pending_responses()
     assert action is None and note.startswith(f"left: make purge scheduled its deletion ({purge.PURGE_MARK} )"), note
+
+
+def test_a_change_set_read_over_two_pages_keeps_the_changes_of_both():
+    # Kills mutant "change_set['Changes'] = more['Changes']" (wait_for_change_set): the first page's changes (here a
+    # target group replaced) dropped, the table, the replacement guard and the question would miss them.
+    client = SESSION.client("cloudformation", config=deploy.CONFIG)
+    stubber = Stubber(client)
+    asked = {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")}
+    done = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE"}
+    stubber.add_response("describe_change_set", done | {"Changes": ALB_CHANGES[:1], "NextToken": "A"}, asked)
+    stubber.add_response("describe_change_set", done | {"Changes": ALB_CHANGES[1:]}, asked | {"NextToken": "A"})
+    stubber.activate()
+    run = types.SimpleNamespace(cf=client, polls=lambda seconds: iter([0]))
+    read = deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
+    assert read["Changes"] == ALB_CHANGES, read
+    stubber.assert_no_pending_responses()
+
+
+def test_a_create_into_a_stack_under_review_names_no_image_it_replaces(aws):
+    # Kills mutant "replaced_by reads the stack's ImageTag when it does not exist": the values an empty stack under
+    # review shows are its change set's, not a running image; a CREATE's Description naming one gives make execute a
+    # way back to an image that never ran.
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.stacks[service.stack] = described("service", "REVIEW_IN_PROGRESS", parameters=service_parameters("v1"))["Stacks"][0]
+    assert made.replaced_by(service, {"ImageTag": "v2"}, exists=False) is None
+    made.stacks[service.stack] = described("service", "UPDATE_COMPLETE", parameters=service_parameters("v1"))["Stacks"][0]
+    assert made.replaced_by(service, {"ImageTag": "v2"}, exists=True) == "v1"  # an update's does
+
+
+def test_a_declined_create_into_a_stack_under_review_left_before_the_run_deletes_only_its_change_set(aws):
+    # Kills mutant "what_it_made drops `layer.stack not in self.waiting`": the empty stack was there before the run
+    # (a make changeset's): not the run's to delete, only its own change set is.
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False)
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)  # declined (no terminal): it never runs
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("cert-dns")})  # others it would end: none
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    deletions = requests_of(aws, "DeleteStack")
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    assert f"{stack('cert-dns')}: change set {cs_name('cert-dns')} deleted" in aws.out
+    assert deletions == [] and "empty (REVIEW_IN_PROGRESS)" not in aws.out and "left as it is" not in aws.out, aws.out + aws.err
+
+
+def test_make_changeset_of_a_replacement_under_the_same_name_leaves_it_to_left_for_review_alone(aws):
+    # Kills mutant "say_refused_at_execute drops its custom_named_replacements return": left_for_review names the
+    # replacement and its way out; the look again would say the same refusal twice (and read AWS for nothing).
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    out = io.StringIO()
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO())
+    changes = [change("Modify", "Service", "AWS::ECS::Service", "True", [detail("Cluster", recreation="Always")])]
+    assert deploy_text.custom_named_replacements(change_set("service", changes=changes), service.custom_named)  # the premise
+    made.say_refused_at_execute(service, change_set("service", changes=changes), exists=True)
+    assert out.getvalue() == ""
+
+
+def test_an_executed_change_set_of_no_resource_changes_says_0_changes(aws, monkeypatch):
+    # Kills mutant "change{'s' * (changes > 1)}" (execute's outcome): an update of outputs alone runs a change set with
+    # no resource changes, whose summary read "updated, 0 change".
+    layer = "cert-dns"
+    aws.deployed(layer)
+    aws.change_set(layer, "UPDATE", [])
+    aws.execute(layer)
+    done = [event(layer, stack(layer), "UPDATE_IN_PROGRESS", 1, reason="User Initiated"), event(layer, stack(layer), "UPDATE_COMPLETE", 9)]
+    aws.poll(layer, stack_id(layer), described(layer, "UPDATE_COMPLETE"), *done)
+    policy = configuration(ENV, layer).get("StackPolicy")
+    if policy:  # put back after the update (protect)
+        aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(policy)})
+    outcomes = []
+    monkeypatch.setattr(deployer.Deployer, "settle", lambda self, *args: outcomes.append(dict(self.outcomes)))
+    assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
+    assert outcomes == [{layer: "updated, 0 changes"}], outcomes
