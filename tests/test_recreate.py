@@ -3479,9 +3479,36 @@ def test_a_purge_stopped_at_a_keys_scheduling_asks_for_the_key_again_as_it_says(
     on_each_client(monkeypatch, "before-call.kms.ScheduleKeyDeletion", unreachable)
     code, out, err = run("purge", "--stack", "service", "--yes")
     monkeypatch.undo()
-    assert code == 1 and out.splitlines()[-1] == "stopped: make purge ENV=sandbox STACK=service lists what is left of these and asks again"
+    assert code == 1 and out.splitlines()[-1] == f"stopped: make purge ENV={ENV} STACK=service lists what is left of these and asks again"
     assert key_state(sandbox, key)["KeyState"] == "Enabled"
     code, out, err = run("purge", "--stack", "service", "--yes")  # as said
+    assert code == 0 and key_state(sandbox, key)["KeyState"] == "PendingDeletion", out + err
+
+
+def test_a_purge_stopped_by_ctrl_c_at_a_keys_scheduling_makes_no_more_calls_and_the_next_says_how_to_hand_it_back(
+    sandbox, run, monkeypatch
+):
+    # Ctrl-C stops at once (often because AWS does not answer): no DescribeKey or UntagResource in its way out. The mark
+    # stays on the key, not pending deletion: the next purge leaves it with the untag that hands it back, which does.
+    kept = deploy_and_destroy(sandbox, run)
+    key, after = kept["service"]["LogKey"], []
+
+    def stopped(**_):
+        raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "before-call.kms.ScheduleKeyDeletion", stopped)
+    on_each_client(
+        monkeypatch, "before-call.kms.*", lambda event_name, **_: after.append(event_name) if after or "Schedule" in event_name else None
+    )
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert code == 130 and after == ["before-call.kms.ScheduleKeyDeletion"], (after, out + err)
+    assert key_state(sandbox, key)["KeyState"] == "Enabled"
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    untag = f"kms untag-resource --key-id {key} --tag-keys {deploy.purge.PURGE_MARK}, then make purge again"
+    assert code == 0 and untag in out and key_state(sandbox, key)["KeyState"] == "Enabled", out + err
+    sandbox.client("kms").untag_resource(KeyId=key, TagKeys=[deploy.purge.PURGE_MARK])  # as said
+    code, out, err = run("purge", "--stack", "service", "--yes")
     assert code == 0 and key_state(sandbox, key)["KeyState"] == "PendingDeletion", out + err
 
 

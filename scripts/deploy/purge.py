@@ -56,9 +56,10 @@ KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see th
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
 # The tag purge puts on a key right before it schedules the key's deletion. A later purge that finds a key so marked and
 # not pending deletion leaves it: its deletion was cancelled since (how whoever still needs the key keeps it), or that
-# purge was stopped between the two calls and could not take the tag off again (_schedule_key_deletion). A tag, as a key has no other field the tool may write; none of aws: (reserved
-# to AWS), and one that names no permission ("Tagging or untagging a KMS key can allow or deny permission to the KMS
-# key": https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html).
+# purge was stopped (Ctrl-C) as it scheduled it, or could not take the tag off again (_schedule_key_deletion). A tag,
+# as a key has no other field the tool may write; none of aws: (reserved to AWS), and one that names no permission
+# ("Tagging or untagging a KMS key can allow or deny permission to the KMS key":
+# https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html).
 PURGE_MARK = f"{templates.PROJECT}:purge-scheduled"
 # Resources whose fixed names make a new stack's create fail while they exist.
 NAMED = {"AWS::Logs::LogGroup", "AWS::ElasticLoadBalancingV2::LoadBalancer", "AWS::ElasticLoadBalancingV2::TargetGroup"}
@@ -283,7 +284,7 @@ def _inspect_key(clients, item):
     if marked is not None:
         return None, (
             f"left: make purge scheduled its deletion ({PURGE_MARK} {printable(marked, one_line=True)}) and it is not pending deletion: "
-            "cancelled since by someone who needs it (or that purge was stopped as it scheduled it, and could not take its tag off); "
+            "cancelled since by someone who needs it (or that purge was stopped as it scheduled it, or could not take its tag off); "
             f"if it may go after all: {cli} kms untag-resource --key-id {item.physical_id} --tag-keys {PURGE_MARK}, then make purge "
             "again (which checks that no log group uses it)"
         )
@@ -376,8 +377,9 @@ def _schedule_key_deletion(kms, key_id) -> dict:
     kms.tag_resource(KeyId=key_id, Tags=[{"TagKey": PURGE_MARK, "TagValue": f"{datetime.now(UTC):%Y-%m-%dT%H:%M:%SZ}"}])
     try:
         return kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_WINDOW_DAYS)
-    except BaseException:  # refused, unanswered or stopped: the mark off again, so that the next purge takes the key
-        with contextlib.suppress(*aws.AWS_ERRORS):  # where this fails too, the next purge's note says how to take it off
+    except aws.AWS_ERRORS:  # refused or unanswered: the mark off again, so that the next purge takes the key. Not after
+        # Ctrl-C, which stops at once (often because AWS does not answer): the next purge's note says how to take it off
+        with contextlib.suppress(*aws.AWS_ERRORS):  # where this fails too, the same
             if kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] != "PendingDeletion":
                 kms.untag_resource(KeyId=key_id, TagKeys=[PURGE_MARK])
         raise
@@ -831,6 +833,17 @@ def purge(deployer, names) -> int:
     for summary in summaries:
         items += retained_by(deployer, summary)
     listed = listing(summaries, items)
+
+    def not_the_layers(item) -> str | None:
+        """Why the retained item is not the layer's, by what it is (other_key, other_identity); None where it is, or
+        where its kind has nothing of the kind to tell it by. Asked at the listing and again right before its deletion."""
+        layer = templates.layer_of(env, item.stack)
+        if item.kind == "AWS::Logs::LogGroup":
+            return other_key(deployer, item, items, layer)
+        if item.kind in IDENTIFIED_BY:
+            return other_identity(deployer, item, layer, deleted[item.stack_id], deleted_templates)
+        return None
+
     retains, named = {}, {}  # layer -> what its template retains, and the names it gives in this environment: read once
     deleted_templates = {}  # stack id -> the template it was deleted with: read once, where needed
     read_by_make_logs = first_log_group(items, templates.stack_name(env, "service"))  # summaries, and so items, newest first
@@ -862,17 +875,12 @@ def purge(deployer, names) -> int:
                 f"{', '.join(sorted(named[layer])) or 'no name'}: a stack of its name this tool did not make (or one of an earlier "
                 f"NamePrefix) left this one{by_hand}"
             )
-    for item in items:
-        if not item.gone and item.action and item.kind == "AWS::Logs::LogGroup":
-            other = other_key(deployer, item, items, templates.layer_of(env, item.stack))
-            if other:
-                item.action = None
-                item.note = f"left: {other}; if it is no one's, by hand: {free_command(item.kind, item.physical_id, deployer.cli)}"
+        elif not item.gone and item.action and item.kind == "AWS::Logs::LogGroup" and (other := not_the_layers(item)):
+            item.action, item.note = None, f"left: {other}{by_hand}"  # before the keys: its key then stays with it
     keep_keys_of_kept_log_groups(items)  # first: a key whose stack's log group stays is left for that, whatever its description
     for item in items:
         if not item.gone and item.action and item.kind in IDENTIFIED_BY:
-            layer = templates.layer_of(env, item.stack)
-            other = other_identity(deployer, item, layer, deleted[item.stack_id], deleted_templates)
+            other = not_the_layers(item)
             if other:
                 command = free_command(item.kind, item.physical_id, deployer.cli)
                 # a key may encrypt a log group in no stack (not looked for: this key stays whatever uses it)
@@ -904,16 +912,7 @@ def purge(deployer, names) -> int:
     deployer.confirm(f"purge {'this resource' if len(todo) == 1 else f'these {len(todo)} resources'}? [y/N] ", "nothing purged")
     deployer.say("purging:")
     try:
-        purge_each(
-            deployer,
-            todo,
-            listed,
-            lambda item: (
-                other_key(deployer, item, items, templates.layer_of(env, item.stack))
-                if item.kind == "AWS::Logs::LogGroup"
-                else other_identity(deployer, item, templates.layer_of(env, item.stack), deleted[item.stack_id], deleted_templates)
-            ),
-        )
+        purge_each(deployer, todo, listed, not_the_layers)
     # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
     except BaseException as error:
         if not aws.sandbox_gone(error, env):  # a sandbox whose server is gone took everything with it: its one line says so
@@ -927,8 +926,8 @@ def purge(deployer, names) -> int:
 
 def purge_each(deployer, todo, listed, identity) -> None:
     """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it.
-    identity: other_identity of an IDENTIFIED_BY item, other_key of a log group, asked again of what the look found (a key's
-    description, a log group's key, changed since)."""
+    identity: why an item is not the layer's (other_key, other_identity), asked again of what the look found (a log
+    group's key, a key's description, changed since)."""
     kept_groups = set()  # stack ids whose log group stays: their keys stay
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
@@ -939,8 +938,7 @@ def purge_each(deployer, todo, listed, identity) -> None:
         action = item.action
         inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
-        checked = item.kind in IDENTIFIED_BY or item.kind == "AWS::Logs::LogGroup"
-        other = identity(item) if not item.gone and item.action == action and checked else None
+        other = identity(item) if not item.gone and item.action == action else None
         if other:
             item.action, item.note = None, other
         if item.gone or item.action != action:
