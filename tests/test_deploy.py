@@ -3385,6 +3385,23 @@ def test_a_purge_of_every_layer_while_stacks_exist_names_them_in_the_order_destr
     ), aws.err
 
 
+def test_a_purge_of_every_layer_with_stacks_there_leaves_them_and_what_they_hold(aws):
+    # (helper T10) deployed again since a destroy, or never destroyed: no refusal, a note naming them, what each holds
+    # read (held_by), and only what deleted stacks retained is purged (none here)
+    there = [layer for layer in reversed(templates.layer_order()) if layer in ("service", "alb")]
+    for layer in reversed(templates.layer_order()):
+        aws.deployed(layer) if layer in there else aws.not_deployed(layer)
+    for layer in there:
+        aws.cf.add_response("list_stack_resources", {"StackResourceSummaries": []}, {"StackName": stack_id(layer)})
+    deleted_before(aws)
+    assert aws.run("purge", "--yes") == 0, aws.err
+    assert aws.out.splitlines() == [
+        f"note: {', '.join(stack(layer) for layer in there)} are there now and left as they are: purge takes what deleted "
+        "stacks of their names retained, never what a stack holds",
+        f"nothing to purge in {ENV}",
+    ], aws.out
+
+
 @pytest.mark.parametrize("deleted", [["alarms"], []])
 def test_a_purge_of_every_layer_with_one_stack_left_offers_the_destroyed_layers_one_by_one(aws, deleted):
     # (mutation audit) the offer hung on "some layer of the run has no stack left", not on how many stacks are left; and a
@@ -3514,18 +3531,28 @@ def test_a_purge_of_one_layer_refused_for_its_stack_offers_no_purge_one_by_one(a
     ), aws.err
 
 
-def test_a_keys_purge_mark_is_found_on_any_page_of_its_tags():
-    # ListResourceTags pages by NextMarker (purge._inspect_key): a mark on the second page leaves the key as on the first
+@pytest.mark.parametrize(
+    "pages, value",
+    [
+        # ListResourceTags pages by NextMarker (purge._inspect_key): a mark on the second page leaves the key as on the first
+        (
+            [[{"TagKey": "Project", "TagValue": templates.PROJECT}], [{"TagKey": purge.PURGE_MARK, "TagValue": "2026-11-30T10:00:00Z"}]],
+            "2026-11-30T10:00:00Z",
+        ),
+        # Helper T7 (mutation audit of _inspect_key): KMS allows a tag of an empty value; the mark is the tag's key, whatever
+        # its value. With a mark of no value taken as none, every test passed and the key was scheduled.
+        ([[{"TagKey": purge.PURGE_MARK, "TagValue": ""}]], ""),
+    ],
+)
+def test_a_key_with_purges_mark_on_any_page_of_its_tags_whatever_its_value_is_left(pages, value):
     client, stubber, item = retained_key_described("CUSTOMER")
-    key_id = item.physical_id
-    first = {"Tags": [{"TagKey": "Project", "TagValue": templates.PROJECT}], "Truncated": True, "NextMarker": "m2"}
-    stubber.add_response("list_resource_tags", first, {"KeyId": key_id})
-    second = {"Tags": [{"TagKey": purge.PURGE_MARK, "TagValue": "2026-11-30T10:00:00Z"}], "Truncated": False}
-    stubber.add_response("list_resource_tags", second, {"KeyId": key_id, "Marker": "m2"})
+    for n, tags in enumerate(pages):
+        more = {"Truncated": True, "NextMarker": f"m{n + 1}"} if n + 1 < len(pages) else {"Truncated": False}
+        stubber.add_response("list_resource_tags", {"Tags": tags} | more, {"KeyId": item.physical_id} | ({"Marker": f"m{n}"} if n else {}))
     with stubber:
         action, note = purge.INSPECT[item.kind](lambda service: client, item)
     stubber.assert_no_pending_responses()
-    assert action is None and note.startswith(f"left: make purge scheduled its deletion ({purge.PURGE_MARK} 2026-11-30T10:00:00Z)"), note
+    assert action is None and note.startswith(f"left: make purge scheduled its deletion ({purge.PURGE_MARK} {value})"), note
 
 
 def test_what_a_stack_there_now_holds_is_what_it_did_not_delete_or_fail_to_create():
@@ -11095,9 +11122,10 @@ def test_change_sets_being_made_are_listed_but_the_one_left_out():
         for name in ("this-runs", "anothers")
     ]
     stubber.add_response("list_change_sets", {"Summaries": summaries}, {"StackName": stack("alb")})
-    stubber.activate()
     run = types.SimpleNamespace(cf=client, say=print)
-    listed = deployer.Deployer.change_sets_for_review(run, stack("alb"), "", but="this-runs", being_made=True)
+    with stubber:
+        listed = deployer.Deployer.change_sets_for_review(run, stack("alb"), "", but="this-runs", being_made=True)
+    stubber.assert_no_pending_responses()
     assert listed == f"anothers (being made, since {NOW:%Y-%m-%d %H:%M %Z})", listed
 
 
@@ -12422,8 +12450,11 @@ def test_a_second_ctrl_c_as_the_stopping_run_says_it_frees_the_lock_is_held_unti
     # (stops_held): a frantic double Ctrl-C whose second lands as that line is written (a slow or paused stderr) left
     # the lock held, with no warning and no make unlock, where the docstring promises the next stop is held all the same
     class SecondCtrlCAsTheLineIsWritten(io.StringIO):
+        sent = False
+
         def write(self, text):
             if text.startswith("stopping: freeing the lock this run holds"):
+                type(self).sent = True
                 os.kill(os.getpid(), signal.SIGINT)  # the second Ctrl-C, as the line is written
             return super().write(text)
 
@@ -12433,7 +12464,7 @@ def test_a_second_ctrl_c_as_the_stopping_run_says_it_frees_the_lock_is_held_unti
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
     lock_freed(aws, stack="cert-dns")
     code = aws.run("deploy", "--stack", "cert-dns", tty=True, answer=KeyboardInterrupt(), locking=True, err=SecondCtrlCAsTheLineIsWritten())
-    assert code == 130, aws.err
+    assert code == 130 and SecondCtrlCAsTheLineIsWritten.sent, aws.err
     aws.ssm.assert_no_pending_responses()  # the lock was read and deleted
 
 
@@ -12573,19 +12604,6 @@ def test_purge_leaves_a_retained_bucket_whose_tags_cannot_be_read_as_unreadable(
     assert item.note == "left: cannot read it (AccessDenied: Access Denied)", item.note
 
 
-def test_a_keys_purge_mark_with_an_empty_value_leaves_it():
-    # Helper T7 (mutation audit of _inspect_key): KMS allows a tag of an empty value; the mark is the tag's key, whatever
-    # its value. With a mark of no value taken as none, every test passed and the key was scheduled.
-    client, stubber, item = retained_key_described("CUSTOMER")
-    stubber.add_response(
-        "list_resource_tags", {"Tags": [{"TagKey": purge.PURGE_MARK, "TagValue": ""}], "Truncated": False}, {"KeyId": item.physical_id}
-    )
-    with stubber:
-        action, note = purge.INSPECT[item.kind](lambda service: client, item)
-    stubber.assert_no_pending_responses()
-    assert action is None and note.startswith(f"left: make purge scheduled its deletion ({purge.PURGE_MARK} )"), note
-
-
 def test_a_change_set_read_over_two_pages_keeps_the_changes_of_both():
     # Kills mutant "change_set['Changes'] = more['Changes']" (wait_for_change_set): the first page's changes (here a
     # target group replaced) dropped, the table, the replacement guard and the question would miss them.
@@ -12595,11 +12613,11 @@ def test_a_change_set_read_over_two_pages_keeps_the_changes_of_both():
     done = {"Status": "CREATE_COMPLETE", "ExecutionStatus": "AVAILABLE"}
     stubber.add_response("describe_change_set", done | {"Changes": ALB_CHANGES[:1], "NextToken": "A"}, asked)
     stubber.add_response("describe_change_set", done | {"Changes": ALB_CHANGES[1:]}, asked | {"NextToken": "A"})
-    stubber.activate()
     run = types.SimpleNamespace(cf=client, polls=lambda seconds: iter([0]))
-    read = deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
-    assert read["Changes"] == ALB_CHANGES, read
+    with stubber:
+        read = deployer.Deployer.wait_for_change_set(run, types.SimpleNamespace(stack=stack("alb"), name="alb"), cs_name("alb"))
     stubber.assert_no_pending_responses()
+    assert len(ALB_CHANGES) > 1 and read["Changes"] == ALB_CHANGES, read
 
 
 def test_a_create_into_a_stack_under_review_names_no_image_it_replaces(aws):

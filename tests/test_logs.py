@@ -569,6 +569,9 @@ def test_logs_of_a_retained_group_gone_under_a_stack_of_the_services_name_not_ou
     aws.logs.add_client_error("filter_log_events", "ResourceNotFoundException", "The specified log group does not exist.", 400)
     assert aws.run("logs") == 1
     assert "whose rollback deletes it" not in aws.err and "RECREATE=1" not in aws.err, aws.err
+    # what it says instead: the read of our group, refused as AWS answered it, after the note on whose group it reads
+    assert aws.err.startswith("error: FilterLogEvents: ResourceNotFoundException: "), aws.err
+    assert f"{LOG_GROUP}, retained by" in aws.out, aws.out
 
 
 def test_logs_under_a_stack_of_the_services_name_not_ours_with_no_group_of_ours_kept_read_nothing(aws, monkeypatch):

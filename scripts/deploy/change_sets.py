@@ -509,12 +509,13 @@ class ChangeSets:
         made = [s for s in others if s.get("ExecutionStatus") == "AVAILABLE"]
         making = [s for s in others if being_made and s.get("Status") in ("CREATE_PENDING", "CREATE_IN_PROGRESS")]
 
-        def named(summary, being_made):
-            when = f" {summary['CreationTime']:%Y-%m-%d %H:%M %Z}" if "CreationTime" in summary else ""
-            said = f"being made{when and ', since' + when}" if being_made else when and f"made{when}"
-            return summary.get("ChangeSetName", "(unnamed)") + (f" ({said})" if said else "")
+        def named(summary, making):
+            when = f"{summary['CreationTime']:%Y-%m-%d %H:%M %Z}" if "CreationTime" in summary else ""
+            said = ["being made"] if making else []
+            said += [f"{'since' if making else 'made'} {when}"] if when else []
+            return summary.get("ChangeSetName", "(unnamed)") + (f" ({', '.join(said)})" if said else "")
 
-        return ", ".join([named(s, False) for s in made] + [named(s, True) for s in making])
+        return ", ".join([named(s, making=False) for s in made] + [named(s, making=True) for s in making])
 
     # --- once the execution has ended: the stack protected, its outcome said, a new service settled ---------
     def settle(self, layer, created):
