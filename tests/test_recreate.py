@@ -267,6 +267,10 @@ def test_logs_after_a_destroy_read_the_log_group_it_retained_while_it_is_the_sta
     assert code == 0 and listed.count(f") {SERVICE_LOGS}: ") == 1 and f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: delete;" in listed, (
         out + err
     )
+    # then one made by hand under that name: neither deleted stack's, listed once (under the later), not once per stack
+    logs.create_log_group(logGroupName=SERVICE_LOGS)
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    assert code == 0 and out.count(f") {SERVICE_LOGS}: left alone: not the one {stack('service')} created") == 1, out + err
 
 
 @pytest.mark.parametrize("answer", ["none in time", "ThrottlingException", "InternalFailure", "AccessDenied", "AccessDeniedException"])
@@ -325,7 +329,7 @@ def test_purge_looks_again_right_before_each_deletion(sandbox, run, monkeypatch)
     assert code == 0, out + err
     assert f"LogGroup (AWS::Logs::LogGroup) {SERVICE_LOGS}: left: it changed since it was listed (left alone: not the one" in out, out
     assert (
-        f"  LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: it changed since it was listed (left: the log group /team-b/audit, "
+        f"  LogKey (AWS::KMS::Key) {kept['service']['LogKey']}: left: it changed since it was listed (the log group /team-b/audit, "
         "in no stack of these, uses it; its logs would become unreadable. If not needed, delete it by hand (the logs go too), and make "
         f"purge again schedules the key: {sandbox_aws_cli(sandbox)} logs delete-log-group --log-group-name /team-b/audit)"
     ) in out.splitlines(), out
@@ -3560,6 +3564,41 @@ def test_purge_leaves_a_retained_key_that_a_stack_there_now_imported(sandbox, ru
     code, out, err = run("purge", "--stack", "service", "--yes")
     monkeypatch.undo()
     assert code == 0 and f"LogKey (AWS::KMS::Key) {key}: left: {stack('service')}, there now, holds it (imported)" in out, out + err
+    assert key_state(sandbox, key)["KeyState"] == "Enabled", out
+
+
+def test_purge_leaves_a_retained_key_a_stack_there_now_imported_while_the_question_was_open(sandbox, run, monkeypatch):
+    """The stacks there now are read again once the question is answered: a key imported into one of them meanwhile is
+    that stack's, left and said so, never scheduled."""
+    kept = deploy_and_destroy(sandbox, run)
+    key = kept["service"]["LogKey"]
+    for name in RETAINED_LOGS:
+        sandbox.client("logs").delete_log_group(logGroupName=name)  # freed by hand, so that the create goes on
+    code, out, err = run("deploy", "--yes")
+    assert code == 0, out + err
+    sandbox.client("logs").delete_log_group(logGroupName=SERVICE_LOGS)  # the new stack's own: the old key is the one to schedule
+    answered = []
+    confirm = deployer.Deployer.confirm
+
+    def answer(self, question, refusal):
+        confirm(self, question, refusal)
+        answered.append(question)
+
+    def imported_once_answered(parsed, **_):  # the sandbox imports nothing: the live stack's list names the old key
+        rows = parsed.get("StackResourceSummaries") or []
+        if answered and rows and not any(row["ResourceStatus"].startswith("DELETE_") for row in rows):
+            rows.append(rows[0] | {"LogicalResourceId": "ImportedKey", "ResourceType": "AWS::KMS::Key"} | {"PhysicalResourceId": key})
+
+    monkeypatch.setattr(deployer.Deployer, "confirm", answer)
+    on_each_client(monkeypatch, "after-call.cloudformation.ListStackResources", imported_once_answered)
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert answered and f"LogKey (AWS::KMS::Key) {key}: schedule its deletion" in out, out + err
+    assert (
+        code == 0
+        and f"  LogKey (AWS::KMS::Key) {key}: left: it changed since it was listed ({stack('service')}, there now, holds it (imported))"
+        in out.splitlines()
+    ), out + err
     assert key_state(sandbox, key)["KeyState"] == "Enabled", out
 
 

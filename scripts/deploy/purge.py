@@ -785,6 +785,26 @@ def held_by(deployer, there) -> dict:
     return held
 
 
+def one_of_each_foreign(items) -> None:
+    """One made by hand under a name several deleted stacks retained (each one's own gone) is listed once, under the
+    latest of them (items come newest stack first): for the others their own is gone too."""
+    seen = set()
+    for item in items:
+        if item.foreign and not item.gone:
+            item.gone = item.physical_id in seen
+            seen.add(item.physical_id)
+
+
+def held_now(item, held) -> None:
+    """A retained item a stack there now holds (held_by) is that stack's: gone where the stack made one under its name
+    (its tags say so), left where it was imported into it."""
+    if not item.gone and item.physical_id in held:
+        if item.foreign:
+            item.gone = True
+        else:
+            item.action, item.note = None, f"left: {held[item.physical_id]}, there now, holds it (imported)"
+
+
 def purge(deployer, names) -> int:
     env = deployer.env
     one = f" STACK={names[0]}" if len(names) == 1 else ""  # the command as given: a purge of one layer, or of every one
@@ -850,11 +870,7 @@ def purge(deployer, names) -> int:
     logs_read = read_by_make_logs and read_by_make_logs.stack_id
     for item in items:
         inspect(deployer, item, listed, logs_read)
-        if not item.gone and item.physical_id in held:
-            if item.foreign:  # the stack there now made one under its name (its tags say so): the retained one is gone
-                item.gone = True
-            else:  # imported into it
-                item.action, item.note = None, f"left: {held[item.physical_id]}, there now, holds it (imported)"
+        held_now(item, held)
         layer = templates.layer_of(env, item.stack)
         if layer not in retains:
             retains[layer], named[layer] = layer_retains(deployer, layer), layer_names(deployer, layer)
@@ -877,6 +893,7 @@ def purge(deployer, names) -> int:
             )
         elif not item.gone and item.action and item.kind == "AWS::Logs::LogGroup" and (other := not_the_layers(item)):
             item.action, item.note = None, f"left: {other}{by_hand}"  # before the keys: its key then stays with it
+    one_of_each_foreign(items)
     keep_keys_of_kept_log_groups(items)  # first: a key whose stack's log group stays is left for that, whatever its description
     for item in items:
         if not item.gone and item.action and item.kind in IDENTIFIED_BY:
@@ -912,7 +929,7 @@ def purge(deployer, names) -> int:
     deployer.confirm(f"purge {'this resource' if len(todo) == 1 else f'these {len(todo)} resources'}? [y/N] ", "nothing purged")
     deployer.say("purging:")
     try:
-        purge_each(deployer, todo, listed, not_the_layers)
+        purge_each(deployer, todo, listed, not_the_layers, lambda: held_by(deployer, there))
     # Ctrl-C, AWS out of reach: what was purged is said above; the next step, as a purge lists only what is left
     except BaseException as error:
         if not aws.sandbox_gone(error, env):  # a sandbox whose server is gone took everything with it: its one line says so
@@ -924,11 +941,13 @@ def purge(deployer, names) -> int:
     return 0
 
 
-def purge_each(deployer, todo, listed, identity) -> None:
+def purge_each(deployer, todo, listed, identity, holders) -> None:
     """Delete (or schedule the deletion of) each item, looked at again right before; a failure is said and marked on it.
     identity: why an item is not the layer's (other_key, other_identity), asked again of what the look found (a log
-    group's key, a key's description, changed since)."""
+    group's key, a key's description, changed since); holders: held_by of the stacks there now, read again once the
+    question is answered (an import into one of them while it was open)."""
     kept_groups = set()  # stack ids whose log group stays: their keys stay
+    held = holders()
     for item in todo:
         if item.kind == "AWS::KMS::Key" and item.stack_id in kept_groups:
             deployer.say(f"  {item.label}: left: its stack's log group was not deleted")
@@ -938,6 +957,7 @@ def purge_each(deployer, todo, listed, identity) -> None:
         action = item.action
         inspect(deployer, item, listed)
         keep_keys_other_log_groups_use(deployer.client("logs"), [item], deployer.cli)
+        held_now(item, held)
         other = identity(item) if not item.gone and item.action == action else None
         if other:
             item.action, item.note = None, other
@@ -950,7 +970,9 @@ def purge_each(deployer, todo, listed, identity) -> None:
                     f"  failed: {item.label}: could not be read again right before its deletion ({item.note.removeprefix('left: ')})"
                 )
             else:
-                deployer.say(f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note})")
+                deployer.say(
+                    f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note.removeprefix('left: ')})"
+                )
             continue
         try:
             answer = ACT[item.kind](deployer.client, item)
