@@ -1560,6 +1560,19 @@ def test_two_environments_may_not_name_one_hosted_zone_for_two_domains(tmp_path)
     assert run_generate(tmp_path, isolated_qa(DomainName=OTHER_DOMAIN, ExistingHostedZoneId=""), name="qa.yaml")[0].returncode == 0
 
 
+def test_one_zone_for_two_domains_names_the_environment_that_takes_its_domain_by_default(tmp_path):
+    # as each collision between two files does (README): which of the two takes the value from templates/inputs.py
+    zone = GOOD["parameters"]["ExistingHostedZoneId"] or OTHER_ZONE
+    by_default = {key: value for key, value in GOOD["parameters"].items() if key != "DomainName"} | {"ExistingHostedZoneId": zone}
+    run_generate(tmp_path, {**GOOD, "parameters": by_default})
+    default = INPUTS["DomainName"].default
+    other = next(domain for domain in ("example.org", "example.net") if domain != default)
+    result, _ = run_generate(tmp_path, isolated_qa(DomainName=other, ExistingHostedZoneId=zone), name="qa.yaml")
+    assert result.returncode == 2 and result.stderr.count("error: ") == 1, result.stderr
+    said = f"for {default!r} and {other!r} (prod takes the default from templates/inputs.py); allowed: the same DomainName"
+    assert said in result.stderr, result.stderr
+
+
 @pytest.mark.parametrize(("key", "read_as"), [("tags", {}), ("smoke_checks", ()), ("shared_inputs", {})])
 def test_an_optional_key_with_nothing_under_it_reads_as_none(tmp_path, key, read_as):
     # `tags:` once its last tag is deleted or commented out: none, as the key left out (a deploy then takes the
@@ -1648,6 +1661,9 @@ def test_the_trust_policy_may_take_iams_quota_itself_and_no_more(tmp_path):
     result, _ = run_generate(tmp_path, document | {"enabled_layers": ["ci"]})
     assert size(subjects) == TRUST_POLICY_MAX_CHARACTERS + len(repositories)
     assert result.returncode == 2 and f"would take about {size(subjects)} characters" in result.stderr, result.stderr
+    # checked where the ci layer is enabled alone (README): elsewhere the subjects are a value no layer takes, warned of
+    result, _ = run_generate(tmp_path, document | {"enabled_layers": without_ci(GOOD)})
+    assert result.returncode == 0 and "parameters.GitHubSubjects: only the ci layer takes it" in result.stderr, result.stderr
 
 
 @pytest.mark.parametrize("key", ISOLATING)
@@ -1805,6 +1821,15 @@ def test_a_number_of_as_many_digits_as_allowed_is_read_and_one_more_is_refused()
     assert parse_yaml(f"a: {'9' * MAX_NUMBER_DIGITS}") == {"a": int("9" * MAX_NUMBER_DIGITS)}
     with pytest.raises(yaml.YAMLError, match=f"a number of {MAX_NUMBER_DIGITS + 1} characters; allowed: up to {MAX_NUMBER_DIGITS}"):
         parse_yaml(f"a: {'9' * (MAX_NUMBER_DIGITS + 1)}")
+
+
+def test_a_number_written_in_octal_or_hex_as_yaml_1_2_writes_it_is_that_number(tmp_path):
+    # YAML 1.2's core schema (ParamsLoader) takes 0o<octal digits> and 0x<hex digits> for a whole number: 0o2 is 2
+    desired = int(GOOD["parameters"].get("DesiredCount", INPUTS["DesiredCount"].default))
+    path = tmp_path / "prod.yaml"
+    for written in (oct(desired), hex(desired)):
+        path.write_text(typed(f"DesiredCount: {written}"))
+        assert load(path).values["DesiredCount"] == str(desired), written
 
 
 def test_a_linear_release_whose_step_divides_100_bakes_after_every_step_but_the_last(tmp_path):
