@@ -403,6 +403,15 @@ def test_a_retained_resource_whose_name_only_contains_the_layers_name_is_not_the
         assert not purge.takes(item, {RETAINED_LOG_GROUP}), longer
 
 
+def test_a_merge_puts_their_entries_before_one_both_hold_where_they_have_them():
+    # (mutation audit) Another run's version holds X before A, which this run read without X: X stays, before A
+    # (history.merged: "an entry of both places theirs up to it"), and what this run read alone after A follows it.
+    from scripts.deploy.history import merged
+
+    a, b, c, x = rel("a", None), rel("b", "a"), rel("c", "a"), rel("x", None)
+    assert merged([a, c], [x, a, b]) == [x, a, c, b]
+
+
 def test_trimming_drops_a_redeploy_that_repeats_the_entry_before_it_where_the_history_breaks_after_it():
     # v1 released, then redeployed, then a release of v2 went unrecorded and v3 replaced it: the redeploy adds nothing
     # to what v1's own entry says (the break after it shows as well without it), yet v1's release, the only one of v1,
@@ -1223,6 +1232,9 @@ def test_subnets_or_a_backend_group_outside_the_vpc_or_public_subnets_in_one_zon
         f"error: params/{ENV}.yaml: parameters.PrivateSubnetIds: {private[0]} (in {other}), {private[1]} (in {other}) not in the "
         f"deployed alb layer's VpcId {vpc}; nothing changed"
     )
+    # (mutation audit) no VpcId known (the alb stack still changing): the subnets are looked for, their VPC not judged
+    network(vpcs=(vpc, vpc, other, other), subnet_ids=private)
+    assert check(layers=[service], deployed={"alb": changing["alb"]}) == ""
 
 
 def test_subnets_left_empty_in_a_hand_edited_output_file_are_refused_before_anything(aws):
@@ -3218,6 +3230,7 @@ def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error
     for reason, recognised in [
         ('Resource handler returned message: "Log group aws-waf-logs-x exists" (HandlerErrorCode: AlreadyExists)', True),
         ("Resource of type 'AWS::Logs::LogGroup' with identifier 'aws-waf-logs-x' already exists.", True),
+        ("Already exists: aws-waf-logs-x", True),  # (mutation audit) the words in any case
         ("Invalid request provided: the rule is malformed", False),
     ]:
         deployer.events = [{"ResourceStatus": "CREATE_FAILED", "ResourceStatusReason": reason}]
@@ -3991,6 +4004,21 @@ def test_diff_looks_for_the_names_of_log_groups_new_or_renamed_only(monkeypatch)
     assert looked == ["added", "new"]
 
 
+def test_diff_looks_for_no_name_where_the_update_leaves_a_log_group_to_cloudformation_to_name(monkeypatch):
+    # (mutation audit) A log group whose LogGroupName the new template leaves out has no name of ours to be taken: no
+    # look, though its name changes (the one CloudFormation gives it is new).
+    named, bare = {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "named"}}, {"Type": "AWS::Logs::LogGroup"}
+    looked = []
+    monkeypatch.setattr(
+        guards, "taken_log_group", lambda deployer, stack, stack_id, logical_id, name, say=None: looked.append(name) or f"{name} held"
+    )
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps({"Resources": {"Group": bare}}), stack=stack("alarms"))
+    found = {"StackId": stack_id("alarms"), "Parameters": []}
+    assert guards.log_groups_taken_ahead(deployer_, layer, found, {"Resources": {"Group": named}}, {}) == []
+    assert looked == []
+
+
 def test_the_stateful_resources_an_update_removes_are_those_gone_from_the_template_or_whose_condition_turns_false():
     # The look-ahead of make diff: a stateful resource taken out of the template, or made only under a condition the new
     # values make false, is removed; one whose condition is decided at deploy time, or that stays, is not named.
@@ -4034,6 +4062,42 @@ def test_an_output_that_reads_another_resource_than_the_deployed_one_is_changed(
     layer = types.SimpleNamespace(template=json.dumps(now))
     assert guards.outputs_changed_ahead(deployer_, layer, deployed, {}, {}) == (frozenset({"Out"}), frozenset())
     assert guards.outputs_changed_ahead(deployer_, layer, now, {}, {}) == (frozenset(), frozenset())
+
+
+def test_an_output_the_update_adds_is_changed_and_one_it_takes_away_removed_too():
+    # (mutation audit) Removed: those readers then take their input's default (diff.read_after_removals); an output the
+    # update adds (its condition true now, as the listener rules' ARNs are for a switch from ROLLING) is read as changed.
+    template = {
+        "Parameters": {"DeploymentStrategy": {"Type": "String"}},
+        "Conditions": {"Shifts": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]}]}},
+        "Resources": {"A": {"Type": "AWS::Logs::LogGroup", "Properties": {"LogGroupName": "a"}}},
+        "Outputs": {"Out": {"Value": {"Ref": "A"}, "Condition": "Shifts"}},
+    }
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(template))
+    rolling, canary = {"DeploymentStrategy": "ROLLING"}, {"DeploymentStrategy": "CANARY"}
+    assert guards.outputs_changed_ahead(deployer_, layer, template, rolling, canary) == (frozenset({"Out"}), frozenset())
+    assert guards.outputs_changed_ahead(deployer_, layer, template, canary, rolling) == (frozenset({"Out"}), frozenset({"Out"}))
+
+
+def test_a_rule_that_may_not_apply_is_not_said_to_fail():
+    # (mutation audit) Only what is certain: a rule whose RuleCondition reads a value not known before deploy may not
+    # apply, and CloudFormation then passes it; one that surely applies and surely fails is said.
+    template = {
+        "Parameters": {"DeploymentStrategy": {"Type": "String"}, "NamePrefix": {"Type": "String"}},
+        "Rules": {
+            "Shifting": {
+                "RuleCondition": {"Fn::Not": [{"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "ROLLING"]}]},
+                "Assertions": [
+                    {"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NamePrefix"}, ""]}]}, "AssertDescription": "NamePrefix is needed"}
+                ],
+            }
+        },
+        "Resources": {},
+    }
+    assert guards.failing_rules(template, {"DeploymentStrategy": "CANARY", "NamePrefix": ""}, REGION) == ["NamePrefix is needed"]
+    assert guards.failing_rules(template, {"DeploymentStrategy": "ROLLING", "NamePrefix": ""}, REGION) == []
+    assert guards.failing_rules(template, {"NamePrefix": ""}, REGION) == []  # DeploymentStrategy not known: it may not apply
 
 
 def test_a_stateful_resource_whose_condition_is_decided_at_deploy_time_is_said_to_be_replaced_by_a_new_name():
@@ -5512,6 +5576,116 @@ def test_a_wait_on_a_service_update_already_running_allows_for_the_waits_its_par
     assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"]) + 25]
 
 
+def test_a_release_this_run_started_is_waited_for_as_long_as_its_own_values_not_the_stacks_old_ones(aws, monkeypatch):
+    """(mutation audit) The wait on an update this run executed takes its bound from the values it gave (`given`): a
+    rolling stack released blue/green was given the rolling release's bound, and a long bake or pause for tests was
+    said to be still in progress before it could end."""
+    waits = []
+    wait_minutes = deploy.Deployer.wait_minutes
+    monkeypatch.setattr(
+        deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
+    )
+    given = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # the release's: waits on purpose
+    rolling = [{"ParameterKey": k, "ParameterValue": "ROLLING" if k == "DeploymentStrategy" else v} for k, v in given.items()]
+    aws.cf.add_response(
+        "describe_stacks",
+        {"Stacks": [described("service", status="UPDATE_IN_PROGRESS")["Stacks"][0] | {"Parameters": rolling}]},
+        {"StackName": stack("service")},
+    )
+    aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    token = event("service", stack("service"), "UPDATE_COMPLETE", 60)["ClientRequestToken"]
+    assert deployer.wait_for_stack(stack("service"), token, given=given, monitoring=0)["StackStatus"] == "UPDATE_COMPLETE"
+    assert waits == [int(given["BakeTimeMinutes"]) + int(given["TestPauseMinutes"])]
+
+
+def test_a_waits_events_are_printed_oldest_first_as_they_happened(aws):
+    # (mutation audit) DescribeStackEvents lists the newest first: a poll that finds several new events prints them in
+    # the order they happened, the stack's own UPDATE_COMPLETE last, not first.
+    aws.cf.add_response("describe_stacks", described("service", status="UPDATE_IN_PROGRESS"), {"StackName": stack("service")})
+    aws.poll(
+        "service",
+        stack_id("service"),
+        described("service"),
+        event("service", stack("service"), "UPDATE_IN_PROGRESS", 1),
+        event("service", "Service", "UPDATE_COMPLETE", 30, "AWS::ECS::Service"),
+        event("service", stack("service"), "UPDATE_COMPLETE", 60),
+    )
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    token = event("service", stack("service"), "UPDATE_COMPLETE", 60)["ClientRequestToken"]
+    assert deployer.wait_for_stack(stack("service"), token)["StackStatus"] == "UPDATE_COMPLETE"
+    printed = [line for line in out.getvalue().splitlines() if "UPDATE_" in line]
+    assert len(printed) == 3 and "UPDATE_IN_PROGRESS" in printed[0] and "Service" in printed[1], printed
+    assert "UPDATE_COMPLETE" in printed[2] and "AWS::ECS::Service" not in printed[2], printed
+
+
+def test_a_polls_events_read_back_to_the_first_of_an_earlier_operation_and_no_page_further(aws):
+    # (mutation audit) A stack's history runs to thousands of events over many pages: each poll reads them only back to
+    # the first event it has seen or that is not the operation's. Paging on through the history (W33) would ask for
+    # the next page here, which no response answers.
+    aws.cf.add_response("describe_stacks", described("service", status="UPDATE_IN_PROGRESS"), {"StackName": stack("service")})
+    aws.cf.add_response("describe_stacks", described("service"), {"StackName": stack_id("service")})
+    done = event("service", stack("service"), "UPDATE_COMPLETE", 60)
+    earlier = event("service", stack("service"), "UPDATE_COMPLETE", -3600, token="an-earlier-operation")
+    aws.cf.add_response("describe_stack_events", events(done, earlier) | {"NextToken": "older"}, {"StackName": stack_id("service")})
+    out = io.StringIO()
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=out, err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert deployer.wait_for_stack(stack("service"), done["ClientRequestToken"])["StackStatus"] == "UPDATE_COMPLETE"
+    assert len([line for line in out.getvalue().splitlines() if "UPDATE_COMPLETE" in line]) == 1, out.getvalue()  # not the earlier
+
+
+@pytest.mark.parametrize("stop", ["its bound", "Ctrl-C", "AccessDenied"])
+def test_a_wait_that_stops_while_the_stack_policy_is_relaxed_gives_the_command_that_puts_it_back(aws, stop):
+    # (mutation audit) An --allow-replace update whose wait stops (at its bound, at Ctrl-C, at a refused DescribeStacks)
+    # leaves the stack policy relaxed while the update runs on: each stop ends with the set-stack-policy of the layer's
+    # own policy. With that line dropped from any of the three, every test passed.
+    alb = deploy.load_layer(ENV, "alb", OUTPUT)
+    aws.cf.add_response("describe_stacks", described("alb", status="UPDATE_IN_PROGRESS"), {"StackName": stack("alb")})
+    if stop == "AccessDenied":
+        aws.cf.add_client_error("describe_stacks", "AccessDenied", "not authorized to perform cloudformation:DescribeStacks", 403)
+    for _ in range(2 if stop == "its bound" else 1 if stop == "Ctrl-C" else 0):
+        aws.poll("alb", stack_id("alb"), described("alb", status="UPDATE_IN_PROGRESS"))
+    sleeps = []
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if stop == "Ctrl-C":
+            raise KeyboardInterrupt
+
+    deployer = deploy.Deployer(
+        aws.clients.__getitem__,
+        ENV,
+        out=io.StringIO(),
+        err=io.StringIO(),
+        sleep=sleep,
+        now=lambda: NOW,
+        clock=lambda: 1000 * len(sleeps),
+        max_wait=1,
+    )  # 60 s: the clock passes it after the second poll
+    deployer.policies.relaxed = alb
+    with pytest.raises(deploy.Failure) as stopped:
+        deployer.wait_for_stack(stack("alb"), "a-token", stack_id=stack_id("alb"))
+    said = str(stopped.value)
+    assert (
+        said.splitlines()[-1]
+        == f"  the stack policy is still relaxed (--allow-replace); restore it once the stack settles: {deployer.cli} cloudformation "
+        f"set-stack-policy --stack-name {stack('alb')} --stack-policy-body {shlex.quote(json.dumps(alb.policy))}"
+    ), said
+    assert {"its bound": "stopped waiting", "Ctrl-C": "interrupted", "AccessDenied": "AccessDenied"}[stop] in said, said
+
+
+def test_a_wait_on_an_operation_this_run_did_not_start_takes_a_final_status_without_its_events_from_the_third_poll(aws):
+    # (mutation audit) A final status read with no event of the operation seen may be the previous operation's (a stale
+    # read): it ends the wait from the third poll on, not the second.
+    aws.cf.add_response("describe_stacks", described("service", status="UPDATE_IN_PROGRESS"), {"StackName": stack("service")})
+    for _ in range(3):
+        aws.poll("service", stack_id("service"), described("service"))
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert deployer.wait_for_stack(stack("service"), token=None)["StackStatus"] == "UPDATE_COMPLETE"
+    aws.cf.assert_no_pending_responses()  # the third poll was made
+
+
 def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_as_the_configured_release(aws, monkeypatch):
     """Whether DescribeStacks shows a running update's new values is not documented: the wait takes
     the longer of what the stack states (rolling, here) and what the layer's parameters give."""
@@ -6406,6 +6580,17 @@ def test_a_rollback_to_an_image_reached_by_a_rollback_alone_says_so_not_released
     earlier.append(release("v4", "2025-11-22T10:00:00Z") | {"replaced": "v3"})
     rolled_back(aws, earlier, "v4", "v3")
     assert f"from v4 to v3 (reached by a rollback 2025-11-21T10:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
+
+
+def test_a_rollback_to_an_image_reached_by_rollbacks_alone_says_the_latest_of_them(aws):
+    # (mutation audit) v3 never released: TAG=v3 from v1, v5 over it, TAG=v3 again from v5, then v4 over it. The header
+    # gives when v3 last began to run (the second rollback to it), not the first rollback's time.
+    earlier = [rel("v1", None), release("v3", "2025-11-21T10:00:00Z") | {"replaced": "v1", "rolled_back_from": "v1"}]
+    earlier.append(release("v5", "2025-11-21T12:00:00Z") | {"replaced": "v3"})
+    earlier.append(release("v3", "2025-11-21T14:00:00Z") | {"replaced": "v5", "rolled_back_from": "v5"})
+    earlier.append(release("v4", "2025-11-22T10:00:00Z") | {"replaced": "v3"})
+    rolled_back(aws, earlier, "v4", "v3")
+    assert f"from v4 to v3 (reached by a rollback 2025-11-21T14:00:00Z by {CALLER}, git 1111111)" in aws.out, aws.out
 
 
 def test_a_rollback_goes_back_by_releases_recorded_before_they_named_their_stack(aws):
@@ -10230,6 +10415,13 @@ def test_a_layer_without_container_insights_alarms_asks_nothing_about_the_cluste
     guards.say_when_container_insights_is_off(deployer, layer, {"ServiceClusterName": "c"})  # no call queued: none made
 
 
+def test_an_alarms_layer_given_no_cluster_asks_nothing_about_one(aws):
+    # (mutation audit) No ServiceClusterName wired (nothing read from the service layer): no cluster to ask of, nothing said.
+    deployer = types.SimpleNamespace(client=aws.clients.__getitem__, say=pytest.fail, cli="aws")
+    layer = types.SimpleNamespace(template=(OUTPUT / "alarms.json").read_text())
+    guards.say_when_container_insights_is_off(deployer, layer, {})  # no call queued: none made
+
+
 @pytest.mark.parametrize(
     "answer, said",
     [
@@ -11238,6 +11430,14 @@ def reading_release_alarms(aws, **changed):
     return deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
 
 
+def test_rollback_monitoring_minutes_the_alarms_stack_states_at_cloudformations_most_are_taken(aws):
+    # (mutation audit) 180 is the most MonitoringTimeInMinutes takes ("Maximum value of 180."): a release is watched that
+    # long, not refused as what the release-alarms stack's template never makes (181 is: tested above).
+    deployer = reading_release_alarms(aws, RollbackMonitoringMinutes=lambda _: "180")
+    configured = deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))["RollbackConfiguration"]
+    assert configured["MonitoringTimeInMinutes"] == 180, configured
+
+
 def test_rollback_monitoring_minutes_the_alarms_stack_states_as_a_fraction_are_rounded_up(aws):
     # A Number CloudFormation takes (9.5) is watched at least that long: rounded down, the alarms' watch ended early.
     deployer = reading_release_alarms(aws, RollbackMonitoringMinutes=lambda _: "9.5")
@@ -12071,6 +12271,32 @@ def test_the_look_ahead_for_taken_log_group_names_asks_only_of_names_the_update_
     aws.cf.add_response("describe_stack_resources", {"StackResources": resources}, {"StackName": service.stack})
     assert guards.refuse_taken_names_ahead(made, alb) is None
     assert looked == ([] if held == "the same" else [(service.stack, logical_id, name) for logical_id, name in named.items()])
+
+
+@pytest.mark.parametrize("recreated", [False, True])
+def test_the_look_ahead_for_taken_log_group_names_says_a_recreate_changed_something_before_it(aws, monkeypatch, recreated):
+    # (mutation audit) RECREATE=1 deletes the layer's failed first create before this look: "before changing anything
+    # more", and what that deletion left (Deployer.nothing_changed), not "before changing anything".
+    alb, service = (deploy.load_layer(ENV, name, OUTPUT) for name in ("alb", "service"))
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    made.run_layers = [alb, service]
+    for layer in made.run_layers:
+        made.stacks[layer.stack] = described(layer.name)["Stacks"][0]
+    if recreated:
+        made.recreated.add(alb.name)
+    monkeypatch.setattr(guards, "taken_log_group", lambda deployer, stack, stack_id, logical_id, name, say=None: f"{logical_id} held")
+    resources = [
+        {"LogicalResourceId": logical_id, "PhysicalResourceId": f"{name}-old", "ResourceType": "AWS::Logs::LogGroup"}
+        | {"Timestamp": NOW, "ResourceStatus": "UPDATE_COMPLETE", "StackName": service.stack}
+        for logical_id, name in guards.log_group_names(made, service).items()
+    ]
+    aws.cf.add_response("describe_stack_resources", {"StackResources": resources}, {"StackName": service.stack})
+    with pytest.raises(deploy.Failure) as refused:
+        guards.refuse_taken_names_ahead(made, alb)
+    assert str(refused.value).startswith(
+        f"error: refused before changing anything{' more' if recreated else ''}: a layer's update would make a log group under a "
+        f"name another one holds, and fail there and roll back; {made.nothing_changed(alb.name)}:\n  service: "
+    ), refused.value
 
 
 def test_a_custom_name_not_known_before_deploy_is_left_out(aws):
