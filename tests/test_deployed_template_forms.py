@@ -48,6 +48,22 @@ def test_diff_of_a_stack_updated_with_an_fn_foreach_loop_of_resources_compares_i
     assert "has a Transform or a shape this tool does not read (changed outside it): what make deploy would refuse" in aws.out
 
 
+def test_diff_of_a_stack_updated_with_a_transform_still_looks_at_the_traffic_a_switch_to_rolling_would_reset(aws, monkeypatch):
+    # (mutation audit) The look at where production traffic is (guards.traffic_reset_ahead) reads the listener rule, not
+    # the deployed template: it is taken for a template the tool does not read too, after the note that the others are not.
+    from scripts.deploy import guards
+
+    monkeypatch.setattr(guards, "traffic_reset_ahead", lambda deployer, layer, wanted, say: "would reset the traffic (stubbed)")
+
+    def transformed(deployed):
+        deployed["Transform"] = "AWS::LanguageExtensions"
+
+    assert diff(aws, deployed_cert_dns(transformed)) == 1, aws.err
+    lines = aws.out.splitlines()
+    note = next(i for i, line in enumerate(lines) if "has a Transform or a shape this tool does not read" in line)
+    assert "  note: make deploy refuses this: it would reset the traffic (stubbed)" in lines[note + 1 :], aws.out
+
+
 @pytest.mark.parametrize("where", ["an output", "a create-only property of a stateful resource"])
 def test_diff_of_a_stack_updated_with_a_ref_of_an_intrinsic_function_compares_it(aws, where):
     # With the AWS::LanguageExtensions transform, Ref takes an intrinsic function: { "Ref" : IntrinsicFunction }, "when

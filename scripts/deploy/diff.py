@@ -143,7 +143,7 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
     if differs and not looks_ahead:
         lines.append(
             "  note: its template as deployed has a Transform or a shape this tool does not read (changed outside it): what make "
-            f"deploy would refuse or replace is not looked at here; make changeset STACK={layer.name} ENV={deployer.env} shows "
+            f"deploy would refuse or replace for the template's changes is not looked at here; make changeset STACK={layer.name} ENV={deployer.env} shows "
             "what CloudFormation would change"
         )
     same_name = guards.named_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else []
