@@ -3801,6 +3801,30 @@ def test_diff_of_a_layer_that_differs_and_has_a_policy_set_by_hand_counts_it_amo
     assert "only the stack policy differs" not in aws.out, aws.out
 
 
+@pytest.mark.parametrize("differs", [False, True])
+def test_diff_says_the_drift_a_deploy_with_nothing_to_change_leaves_only_of_a_layer_as_deployed(aws, differs):
+    # A layer as deployed: a deploy changes nothing and leaves what the last drift check found, said as make deploy
+    # says it. One that differs is deployed with a change set (whose own warning names the drift): not said to be left.
+    layer = "cert-dns"
+    found = described(layer)
+    found["Stacks"][0]["DriftInformation"] = {"StackDriftStatus": "DRIFTED", "LastCheckTimestamp": NOW}
+    aws.cf.add_response("describe_stacks", found, {"StackName": stack(layer)})
+    deployed = json.loads(template(layer))
+    if differs:
+        deployed["Resources"]["Legacy"] = {"Type": "AWS::SNS::Topic"}  # a resource the deploy removes
+    aws.cf.add_response("get_template", {"TemplateBody": json.dumps(deployed)}, {"StackName": stack(layer), "TemplateStage": "Original"})
+    aws.stack_policy(layer)
+    assert aws.run("diff", "--stack", layer) == (1 if differs else 0), aws.err
+    left = (
+        f"  note: {stack(layer)} drifted at its last drift check, and a deploy with nothing to change leaves what was changed "
+        f"outside CloudFormation as it is: make drift STACK={layer} ENV={ENV} says what, and whether it still is"
+    )
+    if differs:
+        assert left not in aws.out.splitlines(), aws.out
+    else:
+        assert aws.out.splitlines()[:2] == [f"{stack(layer)}: same as deployed", left], aws.out
+
+
 @pytest.mark.parametrize("domain", ["params'", "another"])
 def test_diff_says_a_stack_of_our_name_is_someone_elses_and_reads_nothing_more_of_it(aws, domain):
     # It ended "differs ... (make deploy applies it)", which deploy then refused; no template, policy
@@ -4245,6 +4269,8 @@ def test_diff_of_a_layer_without_a_stack_policy_names_one_set_by_hand_that_denie
         "an update it denies fails. A deploy never sets one for this layer; to allow every update now:",
         f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{json.dumps(ALLOW_ALL)}'",
     ]
+    # no deploy sets it back for such a layer: not counted among what make deploy applies
+    assert aws.out.splitlines()[-1] == f"only the stack policy differs: {layer} (set it as said above)", aws.out
 
 
 def test_diff_of_a_layer_reading_a_stack_someone_else_made_compares_nothing(aws):
@@ -7922,6 +7948,17 @@ def test_a_zone_answered_without_name_servers_is_refused_as_private_whatever_its
     # is one ACM cannot validate in, said as such, not a KeyError
     found = private_zone()
     del found["HostedZone"]["Config"]
+    aws.route53.add_response("get_hosted_zone", found, {"Id": ZONE})
+    assert aws.run("zone", resolver=answers(delegated_servers())) == 1
+    said = f"error: {PARAMS_FILE}: parameters.ExistingHostedZoneId: {ZONE} is a private hosted zone, in which ACM cannot validate"
+    assert aws.err.startswith(said) and "Traceback" not in aws.err, aws.err
+
+
+def test_a_zone_that_says_it_is_private_is_refused_even_answered_with_name_servers(aws):
+    # A private zone "may say PrivateZone" (zone.is_public): said so, its answer is not taken as a public zone's for a
+    # DelegationSet it also holds, as ACM cannot validate in it.
+    found = hosted_zone()
+    found["HostedZone"]["Config"]["PrivateZone"] = True
     aws.route53.add_response("get_hosted_zone", found, {"Id": ZONE})
     assert aws.run("zone", resolver=answers(delegated_servers())) == 1
     said = f"error: {PARAMS_FILE}: parameters.ExistingHostedZoneId: {ZONE} is a private hosted zone, in which ACM cannot validate"
