@@ -83,7 +83,7 @@ from stubbed_aws import (
 import templates
 from scripts import deploy
 from scripts.botocore_models import botocore_session, make_session
-from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, waiting, zone
+from scripts.deploy import advice, deployer, drift, guards, lock, logs, purge, reading, waiting, zone
 from scripts.deploy import status as deploy_status
 from scripts.deploy import text as deploy_text
 from scripts.deploy.aws import NO_STACK, explain
@@ -1942,6 +1942,49 @@ def test_throttling_is_retried_by_botocore(aws, monkeypatch):
     ]
 
 
+def test_every_client_has_the_timeouts_and_attempts_the_readme_promises(monkeypatch):
+    """README (What a deploy guarantees; Faults): "5 attempts", "a 5 s connect and a 20 s read timeout", the retry line
+    "retry 2 of 4": a refused endpoint fails within 20 s, one that stops answering within about 2 minutes. The other tests
+    read deploy.MAX_ATTEMPTS and deploy.CONFIG back, which any value passes."""
+    no_real_aws(monkeypatch)
+    promised = re.search(
+        r"standard retry mode \((\d+) attempts,\s+each retry printed\); every call has a (\d+) s connect and a (\d+) s read timeout",
+        (ROOT / "README.md").read_text(),
+    )
+    attempts, connect, read = map(int, promised.groups())
+    config = deploy.aws.boto_clients("us-east-1", io.StringIO(), deploy.aws.CONFIG)("cloudformation").meta.config
+    assert (config.connect_timeout, config.read_timeout) == (connect, read)
+    assert config.retries == {"mode": "standard", "total_max_attempts": attempts}
+    from botocore.exceptions import ReadTimeoutError
+
+    slow = ReadTimeoutError(endpoint_url="http://127.0.0.1:9")
+    assert f"did not answer in time, {attempts} tries: " in explain(slow, ENV)
+
+
+def test_a_retry_after_an_answer_without_an_error_code_names_its_http_status():
+    # A load balancer's or proxy's 503 with an empty body: botocore parses no Error Code, and the retry line named nothing.
+    err = io.StringIO()
+    calls = deploy.aws.AwsCalls(err)
+    calls.count({"StackName": stack("alb")})
+    answer = types.SimpleNamespace(status_code=503)
+    calls.remember_problem(response=(answer, {"ResponseMetadata": {"HTTPStatusCode": 503}}), attempts=1)
+    calls.say_retry(types.SimpleNamespace(context={"retries": {"attempt": 2}}), "DescribeStacks")
+    assert err.getvalue() == f"AWS not answering DescribeStacks (HTTP 503): retry 1 of {deploy.MAX_ATTEMPTS - 1}\n"
+
+
+def test_a_retry_line_says_the_problem_of_the_attempt_before_on_one_line_as_it_reads():
+    # An error whose text spans lines (a parser's, quoting the body it could not read) is said with its line breaks as spaces.
+    err = io.StringIO()
+    calls = deploy.aws.AwsCalls(err)
+    calls.count({})
+    calls.remember_problem(caught_exception=ResponseParserError("Unable to parse response (syntax error),\n invalid XML received"))
+    calls.say_retry(types.SimpleNamespace(context={"retries": {"attempt": 3}}), "DescribeStacks")
+    assert err.getvalue() == (
+        "AWS not answering DescribeStacks (Unable to parse response (syntax error), invalid XML received): "
+        f"retry 2 of {deploy.MAX_ATTEMPTS - 1}\n"
+    )
+
+
 def test_stack_in_progress_is_waited_for_with_short_growing_polls(aws):
     layer = "cert-dns"
     aws.deployed(layer, status="UPDATE_IN_PROGRESS")
@@ -1982,6 +2025,28 @@ def test_an_untagged_stack_under_review_deleted_since_it_was_read_is_not_said_to
     aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
     gone = f"Stack [{stack_id('cert-dns')}] does not exist"
     aws.cf.add_client_error("list_change_sets", "ValidationError", gone, 400, expected_params={"StackName": stack_id("cert-dns")})
+    aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
+    assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
+    assert "could not be read" not in aws.err and f"CHANGESET={cs_name('cert-dns')}" in aws.out, aws.out + aws.err
+
+
+def test_a_change_set_deleted_between_its_listing_and_its_read_is_no_ones_on_an_untagged_stack_under_review(aws):
+    # README: "One deleted since it was listed is no one's": its DescribeChangeSet answers ChangeSetNotFound, which is
+    # neither a change set of someone else's nor one that could not be read (the stack was refused as unreadable).
+    ours = change_set("cert-dns")
+    aws.deployed("cert-dns", status="REVIEW_IN_PROGRESS", protected=False, tags={})
+    summary = {key: ours[key] for key in ("ChangeSetName", "ChangeSetId", "StackId", "StackName", "ExecutionStatus", "Status")}
+    withdrawn = summary | {"ChangeSetName": "their-review", "ChangeSetId": ours["ChangeSetId"].replace(cs_name("cert-dns"), "their-review")}
+    listed = [withdrawn | {"CreationTime": NOW}, summary | {"CreationTime": NOW}]
+    aws.cf.add_response("list_change_sets", {"Summaries": listed}, {"StackName": stack_id("cert-dns")})
+    aws.cf.add_client_error(
+        "describe_change_set",
+        "ChangeSetNotFound",
+        "ChangeSet [their-review] does not exist",
+        404,
+        expected_params={"ChangeSetName": withdrawn["ChangeSetId"]},
+    )
+    aws.cf.add_response("describe_change_set", ours, {"ChangeSetName": ours["ChangeSetId"]})
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     assert aws.run("changeset", "--stack", "cert-dns") == 0, aws.err
     assert "could not be read" not in aws.err and f"CHANGESET={cs_name('cert-dns')}" in aws.out, aws.out + aws.err
@@ -2075,6 +2140,19 @@ def test_upstream_not_deployed_stops_naming_it(aws, status):
     assert aws.run("deploy", "--stack", "alb", "--yes") == 1
     assert aws.err == (
         f"error: {stack('alb')} needs {stack('cert-dns')} deployed first: make deploy STACK=cert-dns ENV={ENV}, "
+        f"or make deploy ENV={ENV} for every layer in order\n"
+    ), aws.err
+
+
+def test_upstreams_not_deployed_are_all_named_in_deploy_order_with_the_commands_in_that_order(aws):
+    # service reads alb and release-alarms, alb reads cert-dns: none deployed, every one is named, in the order
+    # make deploy creates them (not by name: alb before cert-dns would fail again), each with its command.
+    for layer in ("alb", "release-alarms", "cert-dns"):  # as they are read: service's wiring, then alb's
+        aws.not_deployed(layer)
+    assert aws.run("deploy", "--stack", "service", "--yes") == 1
+    assert aws.err == (
+        f"error: {stack('service')} needs {stack('cert-dns')}, {stack('alb')} and {stack('release-alarms')} deployed first, "
+        f"in that order: make deploy STACK=cert-dns ENV={ENV}, then STACK=alb, then STACK=release-alarms, "
         f"or make deploy ENV={ENV} for every layer in order\n"
     ), aws.err
 
@@ -2630,6 +2708,18 @@ def test_an_html_error_page_is_named_by_its_title_not_printed(aws):
     )
 
 
+def test_an_answer_that_is_no_aws_api_is_quoted_from_what_it_said(monkeypatch):
+    # botocore's text leads with its own words; the 200 characters quoted start at the body it could not read.
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    error = ResponseParserError(
+        "Unable to parse response (syntax error: line 1, column 0), invalid XML received. Further retries may succeed:\nb'<html>proxy login</html>'"
+    )
+    assert explain(error, ENV) == (
+        "error: the AWS endpoint answered with something that is not an AWS API response: b'<html>proxy login</html>'; "
+        "is that the endpoint you meant?"
+    )
+
+
 @pytest.mark.parametrize("retries", [0, 4])
 def test_make_status_meeting_an_error_does_not_name_itself_as_the_way_on(aws, retries):
     # It said "see where things stand: make status", which had just failed. An error botocore retried
@@ -3130,6 +3220,11 @@ def test_a_command_that_only_reads_with_stdout_closed_from_the_start_stops_with_
 def test_a_stack_of_a_downstream_layers_name_that_is_not_ours_does_not_hold_a_destroy_back(aws):
     someone_elses = described("alarms", tags={"Owner": "another team"})
     assert f"{stack('service')}: deleted" in destroyed_service(aws, alarms=someone_elses)
+
+
+def test_an_empty_downstream_stack_under_review_does_not_hold_a_destroy_back(aws):
+    # alarms' stack made by a CREATE change set never executed (REVIEW_IN_PROGRESS) holds no resource and reads no output
+    assert f"{stack('service')}: deleted" in destroyed_service(aws, alarms=described("alarms", status="REVIEW_IN_PROGRESS"))
 
 
 def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_retained(aws):
@@ -4949,6 +5044,20 @@ def test_a_permission_refused_is_not_called_a_credentials_problem(code):
     )
 
 
+@pytest.mark.parametrize(
+    "code", ["IncompleteSignature", "InvalidClientTokenId", "MissingAuthenticationToken", "InvalidAccessKeyId", "UnauthorizedException"]
+)
+def test_more_credential_errors_are_said_as_such(code):
+    said = explain(ClientError({"Error": {"Code": code, "Message": "no"}}, "DescribeStacks"), ENV)
+    assert said == f"error: DescribeStacks: {code}: no; check the credentials: aws sts get-caller-identity"
+
+
+def test_a_change_set_not_found_is_known_by_the_models_shape_name_too():
+    # not_found takes ChangeSetNotFound and the botocore model's shape name, ChangeSetNotFoundException, alike
+    for code in ("ChangeSetNotFound", "ChangeSetNotFoundException"):
+        assert deploy.aws.not_found(ClientError({"Error": {"Code": code, "Message": "ChangeSet [x] does not exist"}}, "DescribeChangeSet"))
+
+
 @pytest.mark.parametrize("made_from", ["an earlier checkout", "a hand swapped in"])
 def test_a_change_set_made_from_another_template_than_output_holds_is_not_executed(aws, made_from):
     # Another template under the reviewed name (made by hand since the review), or output/ moved on (a pull and make
@@ -6027,6 +6136,18 @@ def relaxed_marks_read(monkeypatch):
     RelaxedPolicyMarks(client, ENV, lambda: NOW, print, lambda: "aws").read()
 
 
+def stopped_tasks_listed(monkeypatch):
+    # ListTasks pages by nextToken (lower case), read through a paginator as make deploy's failed release lists them
+    asked = {"cluster": "c", "desiredStatus": "STOPPED"}
+    client = paging_forever("ecs", "list_tasks", asked, {"taskArns": []}, "nextToken")
+    list(deploy.aws.checked_pages(client.get_paginator("list_tasks").paginate(**asked), "ListTasks", "nextToken"))
+
+
+def change_sets_listed(monkeypatch):
+    client = paging_forever("cloudformation", "list_change_sets", {"StackName": stack_id("alb")}, {"Summaries": []})
+    reading.change_set_summaries(client, stack_id("alb"))
+
+
 @pytest.mark.parametrize(
     "read, operation",
     [
@@ -6038,6 +6159,8 @@ def relaxed_marks_read(monkeypatch):
         (resource_drifts_read, "DescribeStackResourceDrifts"),
         (release_history_read, "GetParameterHistory"),
         (log_events_read, "FilterLogEvents"),
+        (stopped_tasks_listed, "ListTasks"),
+        (change_sets_listed, "ListChangeSets"),
     ],
 )
 def test_an_answer_that_gives_a_next_page_token_it_gave_before_stops_the_paging_and_says_so(read, operation, monkeypatch):
@@ -6670,6 +6793,26 @@ def test_a_rollback_sends_no_wired_value_the_template_the_stack_runs_does_not_ta
     del runs["Parameters"]["TestListenerRuleArn"]
     made = rolled_back_from_v2(aws, {k: v for k, v in service_parameters("v2").items() if k != "TestListenerRuleArn"}, runs)
     assert "TestListenerRuleArn" not in {p["ParameterKey"] for p in made[0]["Parameters"]}
+
+
+@pytest.mark.parametrize(
+    ("runs", "problem"),
+    [
+        ({"Resources": {}}, "no object with Resources"),
+        ({"Resources": {"Topic": {"Properties": {}}}}, "Resources.Topic: no object with a Type"),
+    ],
+)
+def test_a_rollback_of_a_stack_whose_template_this_tool_cannot_read_names_the_deploy_of_an_image_instead(aws, runs, problem):
+    # The template the stack runs, changed by hand into one the deployer cannot read: make rollback, which redeploys that
+    # template with the earlier image, stops before any change set, naming the deploy of an image as the way back.
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")])
+    aws.cf.add_response("get_template", {"TemplateBody": json.dumps(runs)}, {"StackName": stack("service"), "TemplateStage": "Original"})
+    assert aws.run("rollback", "--stack", "service", "--yes") == 1, aws.err
+    assert aws.err.strip().splitlines()[-1] == (
+        f"error: {stack('service')}'s template, as CloudFormation gives it, is not one this tool reads ({problem}); "
+        f"roll back by deploying the image instead: make deploy STACK=service ENV={ENV} TAG=<image tag>"
+    ), aws.err
 
 
 def rollback_met_an_update_under_way(aws, status, image, restored):
