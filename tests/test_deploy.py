@@ -5715,22 +5715,9 @@ def test_a_release_this_run_started_is_waited_for_as_long_as_its_own_values_not_
     """(mutation audit) The wait on an update this run executed takes its bound from the values it gave (`given`): a
     rolling stack released blue/green was given the rolling release's bound, and a long bake or pause for tests was
     said to be still in progress before it could end."""
-    waits = []
-    wait_minutes = deploy.Deployer.wait_minutes
-    monkeypatch.setattr(
-        deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
-    )
     given = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # the release's: waits on purpose
-    rolling = [{"ParameterKey": k, "ParameterValue": "ROLLING" if k == "DeploymentStrategy" else v} for k, v in given.items()]
-    aws.cf.add_response(
-        "describe_stacks",
-        {"Stacks": [described("service", status="UPDATE_IN_PROGRESS")["Stacks"][0] | {"Parameters": rolling}]},
-        {"StackName": stack("service")},
-    )
-    aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
-    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
     token = event("service", stack("service"), "UPDATE_COMPLETE", 60)["ClientRequestToken"]
-    assert deployer.wait_for_stack(stack("service"), token, given=given, monitoring=0)["StackStatus"] == "UPDATE_COMPLETE"
+    waits = bounds_of_a_wait_on_a_stack_stating_rolling(aws, monkeypatch, given, token, given=given, monitoring=0)
     assert waits == [int(given["BakeTimeMinutes"]) + int(given["TestPauseMinutes"])]
 
 
@@ -5824,12 +5811,19 @@ def test_a_wait_on_an_operation_this_run_did_not_start_takes_a_final_status_with
 def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_as_the_configured_release(aws, monkeypatch):
     """Whether DescribeStacks shows a running update's new values is not documented: the wait takes
     the longer of what the stack states (rolling, here) and what the layer's parameters give."""
+    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # configured: waits on purpose
+    waits = bounds_of_a_wait_on_a_stack_stating_rolling(aws, monkeypatch, values, None, configured=values)
+    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
+
+
+def bounds_of_a_wait_on_a_stack_stating_rolling(aws, monkeypatch, values, token, **wait) -> list:
+    """The minutes wait_for_stack(token, **wait) adds to the service's bound, where the stack states `values` but for a
+    DeploymentStrategy of ROLLING, and the update completes at the first poll."""
     waits = []
     wait_minutes = deploy.Deployer.wait_minutes
     monkeypatch.setattr(
         deploy.Deployer, "wait_minutes", lambda self, stack, extra=0: waits.append(extra) or wait_minutes(self, stack, extra)
     )
-    values = configuration(ENV, "service")["Parameters"] | {"DeploymentStrategy": "BLUE_GREEN"}  # configured: waits on purpose
     rolling = [{"ParameterKey": k, "ParameterValue": "ROLLING" if k == "DeploymentStrategy" else v} for k, v in values.items()]
     aws.cf.add_response(
         "describe_stacks",
@@ -5838,8 +5832,8 @@ def test_a_running_update_the_stack_states_old_values_for_is_waited_for_as_long_
     )
     aws.poll("service", stack_id("service"), described("service"), event("service", stack("service"), "UPDATE_COMPLETE", 60))
     deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
-    assert deployer.wait_for_stack(stack("service"), token=None, configured=values)["StackStatus"] == "UPDATE_COMPLETE"
-    assert waits == [int(values["BakeTimeMinutes"]) + int(values["TestPauseMinutes"])]
+    assert deployer.wait_for_stack(stack("service"), token, **wait)["StackStatus"] == "UPDATE_COMPLETE"
+    return waits
 
 
 def test_a_release_written_by_another_run_meanwhile_is_kept(aws):

@@ -3540,27 +3540,39 @@ def test_purge_leaves_a_log_group_whose_key_changed_between_the_list_and_its_del
     assert key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled", out  # its stack's log group stays: its key too
 
 
-def test_purge_leaves_a_retained_key_that_a_stack_there_now_imported(sandbox, run, monkeypatch):
-    """Helper T7 (mutation audit of purge): a resource a deleted stack retained and that the layer's stack there now holds
-    (imported into it) is that stack's, whatever else purge finds: left, never scheduled. With purge() keeping the action of
-    such a resource (only its note changed), every test passed and the live stack's key was scheduled for deletion."""
+def deployed_again_after_destroy(sandbox, run) -> str:
+    """Every layer deployed, destroyed, its retained log groups deleted by hand and every layer deployed again; the key
+    the destroyed service stack retained."""
     kept = deploy_and_destroy(sandbox, run)
-    key = kept["service"]["LogKey"]
     for name in RETAINED_LOGS:
         sandbox.client("logs").delete_log_group(logGroupName=name)  # freed by hand, so that the create goes on
     code, out, err = run("deploy", "--yes")
     assert code == 0, out + err
+    return kept["service"]["LogKey"]
 
-    def imported(parsed, **_):  # the sandbox imports nothing: the live stack's list names the old key as IMPORT_COMPLETE
+
+def imports(key, when):
+    """An after-call hook of ListStackResources: the sandbox imports nothing, so the live stack's list is made to name
+    the key as IMPORT_COMPLETE, from when when() is true."""
+
+    def imported(parsed, **_):
         rows = parsed.get("StackResourceSummaries") or []
-        if rows and not any(row["ResourceStatus"].startswith("DELETE_") for row in rows):
+        if when() and rows and not any(row["ResourceStatus"].startswith("DELETE_") for row in rows):
             rows.append(
                 rows[0]
                 | {"LogicalResourceId": "ImportedKey", "ResourceType": "AWS::KMS::Key"}
                 | {"PhysicalResourceId": key, "ResourceStatus": "IMPORT_COMPLETE"}
             )
 
-    on_each_client(monkeypatch, "after-call.cloudformation.ListStackResources", imported)
+    return imported
+
+
+def test_purge_leaves_a_retained_key_that_a_stack_there_now_imported(sandbox, run, monkeypatch):
+    """Helper T7 (mutation audit of purge): a resource a deleted stack retained and that the layer's stack there now holds
+    (imported into it) is that stack's, whatever else purge finds: left, never scheduled. With purge() keeping the action of
+    such a resource (only its note changed), every test passed and the live stack's key was scheduled for deletion."""
+    key = deployed_again_after_destroy(sandbox, run)
+    on_each_client(monkeypatch, "after-call.cloudformation.ListStackResources", imports(key, when=lambda: True))
     code, out, err = run("purge", "--stack", "service", "--yes")
     monkeypatch.undo()
     assert code == 0 and f"LogKey (AWS::KMS::Key) {key}: left: {stack('service')}, there now, holds it (imported)" in out, out + err
@@ -3570,12 +3582,7 @@ def test_purge_leaves_a_retained_key_that_a_stack_there_now_imported(sandbox, ru
 def test_purge_leaves_a_retained_key_a_stack_there_now_imported_while_the_question_was_open(sandbox, run, monkeypatch):
     """The stacks there now are read again once the question is answered: a key imported into one of them meanwhile is
     that stack's, left and said so, never scheduled."""
-    kept = deploy_and_destroy(sandbox, run)
-    key = kept["service"]["LogKey"]
-    for name in RETAINED_LOGS:
-        sandbox.client("logs").delete_log_group(logGroupName=name)  # freed by hand, so that the create goes on
-    code, out, err = run("deploy", "--yes")
-    assert code == 0, out + err
+    key = deployed_again_after_destroy(sandbox, run)
     sandbox.client("logs").delete_log_group(logGroupName=SERVICE_LOGS)  # the new stack's own: the old key is the one to schedule
     answered = []
     confirm = deployer.Deployer.confirm
@@ -3584,13 +3591,8 @@ def test_purge_leaves_a_retained_key_a_stack_there_now_imported_while_the_questi
         confirm(self, question, refusal)
         answered.append(question)
 
-    def imported_once_answered(parsed, **_):  # the sandbox imports nothing: the live stack's list names the old key
-        rows = parsed.get("StackResourceSummaries") or []
-        if answered and rows and not any(row["ResourceStatus"].startswith("DELETE_") for row in rows):
-            rows.append(rows[0] | {"LogicalResourceId": "ImportedKey", "ResourceType": "AWS::KMS::Key"} | {"PhysicalResourceId": key})
-
     monkeypatch.setattr(deployer.Deployer, "confirm", answer)
-    on_each_client(monkeypatch, "after-call.cloudformation.ListStackResources", imported_once_answered)
+    on_each_client(monkeypatch, "after-call.cloudformation.ListStackResources", imports(key, when=lambda: bool(answered)))
     code, out, err = run("purge", "--stack", "service", "--yes")
     monkeypatch.undo()
     assert answered and f"LogKey (AWS::KMS::Key) {key}: schedule its deletion" in out, out + err
