@@ -2597,6 +2597,36 @@ def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run
     assert "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=found["StackId"])["Summaries"]]
 
 
+def test_a_stack_first_read_under_review_with_our_change_set_alone_is_read_again_whole_at_its_turn(sandbox, run, monkeypatch):
+    # The run's first look (at scaling's create) found alarms' stack empty, under review and untagged (as AWS may show
+    # the stack a CREATE change set of ours made) with only our change set (make changeset's, left for review). Another
+    # team's CREATE change set made under its name before its turn is refused at its turn: its change sets are read then,
+    # not taken from the look before (a mutation audit asked whether they were: they were not read before it).
+    deployed(sandbox, run, *BEFORE_SCALING)
+    cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
+    code, out, err = run("changeset", "--stack", "alarms")
+    assert code == 0 and cf.describe_stacks(StackName=alarms)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS", out + err
+
+    def untagged_while_under_review(parsed, **_):  # the sandbox shows the tags of our change set's stack at once
+        for found in parsed.get("Stacks") or ():
+            if found["StackStatus"] == "REVIEW_IN_PROGRESS":
+                found.pop("Tags", None)
+
+    on_each_client(monkeypatch, "after-call.cloudformation.DescribeStacks", untagged_while_under_review)
+    original = deployer.Deployer.deploy
+
+    def deploy(self, layer, *args, **kwargs):
+        if layer.name == "alarms":
+            body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
+            cf.create_change_set(StackName=alarms, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body)
+        return original(self, layer, *args, **kwargs)
+
+    monkeypatch.setattr(deployer.Deployer, "deploy", deploy)
+    code, out, err = run("deploy", "--yes")
+    assert code == 1 and f"error: {alarms} exists, empty and under review, with change sets this tool did not make" in err, out + err
+    assert "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=alarms)["Summaries"]]
+
+
 def test_a_stack_first_read_under_review_and_gone_at_its_turn_is_not_left_behind_by_a_declined_create(sandbox, run, monkeypatch):
     # The run's first look found another team's empty stack under review under alarms' name (Deployer.waiting);
     # they withdrew it before alarms' turn; read again, it is a create of this run's own, but waiting still names it, so a
