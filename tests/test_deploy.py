@@ -5797,6 +5797,24 @@ def test_a_wait_that_stops_while_the_stack_policy_is_relaxed_gives_the_command_t
     assert {"its bound": "stopped waiting", "Ctrl-C": "interrupted", "AccessDenied": "AccessDenied"}[stop] in said, said
 
 
+def test_a_stack_that_describestacks_no_longer_finds_during_a_wait_is_deleted(aws):
+    # (mutation audit, U1's W20) "If the stack doesn't exist, a ValidationError is returned" (API_DescribeStacks): a
+    # deletion's wait that reads the stack gone ends it DELETE_COMPLETE, the stack forgotten, not as an error.
+    aws.cf.add_response("describe_stacks", described("alb", status="DELETE_IN_PROGRESS"), {"StackName": stack("alb")})
+    aws.cf.add_client_error(
+        "describe_stacks",
+        "ValidationError",
+        f"Stack with id {stack_id('alb')} does not exist",
+        400,
+        expected_params={"StackName": stack_id("alb")},
+    )
+    deleted = event("alb", stack("alb"), "DELETE_COMPLETE", 5, token=None)
+    aws.cf.add_response("describe_stack_events", events(deleted), {"StackName": stack_id("alb")})
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert deployer.wait_for_stack(stack("alb"), token=None)["StackStatus"] == "DELETE_COMPLETE"
+    assert deployer.stacks[stack("alb")] is None
+
+
 def test_a_wait_on_an_operation_this_run_did_not_start_takes_a_final_status_without_its_events_from_the_third_poll(aws):
     # (mutation audit) A final status read with no event of the operation seen may be the previous operation's (a stale
     # read): it ends the wait from the third poll on, not the second.
