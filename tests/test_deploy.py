@@ -5797,6 +5797,18 @@ def test_a_wait_that_stops_while_the_stack_policy_is_relaxed_gives_the_command_t
     assert {"its bound": "stopped waiting", "Ctrl-C": "interrupted", "AccessDenied": "AccessDenied"}[stop] in said, said
 
 
+def test_a_stack_event_without_a_physical_id_ends_the_wait_on_its_status(aws):
+    # (mutation audit, U1's W29) PhysicalResourceId is optional in a StackEvent (String? in AWS's SDK reference:
+    # https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/cloudformation/aws.sdk.kotlin.services.cloudformation.model/-stack-event/physical-resource-id.html):
+    # the stack's own event without one still says the operation ended. Taken as another stack's, the wait polled on.
+    aws.cf.add_response("describe_stacks", described("service", status="UPDATE_IN_PROGRESS"), {"StackName": stack("service")})
+    done = event("service", stack("service"), "UPDATE_COMPLETE", 60)
+    del done["PhysicalResourceId"]
+    aws.poll("service", stack_id("service"), described("service"), done)
+    deployer = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), sleep=lambda s: None, now=lambda: NOW)
+    assert deployer.wait_for_stack(stack("service"), done["ClientRequestToken"])["StackStatus"] == "UPDATE_COMPLETE"
+
+
 def test_a_stack_that_describestacks_no_longer_finds_during_a_wait_is_deleted(aws):
     # (mutation audit, U1's W20) "If the stack doesn't exist, a ValidationError is returned" (API_DescribeStacks): a
     # deletion's wait that reads the stack gone ends it DELETE_COMPLETE, the stack forgotten, not as an error.
