@@ -69,6 +69,10 @@ MOST_RELEASE_WAIT_MINUTES = (
     CI_DEPLOY_JOB_MINUTES - CI_JOB_STEPS_MINUTES - TASK_WAIT_MINUTES - CHANGE_SET_WAIT_MINUTES - WAIT_MINUTES["service"]
 )
 
+# The longest CloudFormation watches rollback triggers after an update: MonitoringTimeInMinutes "Minimum value of 0.
+# Maximum value of 180." https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html
+MOST_MONITORING_MINUTES = 180
+
 # The condition of every layer whose resources depend on whether a release shifts traffic between
 # the two target groups (DeploymentStrategy BLUE_GREEN, CANARY or LINEAR) or replaces the tasks in
 # place (ROLLING).

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from troposphere import Parameter, Template
 
-from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
+from templates.common import MOST_MONITORING_MINUTES, MOST_RELEASE_WAIT_MINUTES, PROJECT
 
 # EC2 ids: 8 hexadecimal characters after the hyphen (before 2016) or 17, never another length.
 # https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/resource-ids.html
@@ -648,7 +648,7 @@ INPUTS = {
             "Minutes CloudFormation watches the release alarms after a service update before it calls the update good."
             f" With a traffic-shifting release's waits, at most {MOST_RELEASE_WAIT_MINUTES} minutes in all (make templates refuses more).",
             min_value=0,
-            max_value=180,
+            max_value=MOST_MONITORING_MINUTES,
         ),
         Input(
             "WafRateLimit",

@@ -11635,11 +11635,13 @@ def reading_release_alarms(aws, **changed):
 
 
 def test_rollback_monitoring_minutes_the_alarms_stack_states_at_cloudformations_most_are_taken(aws):
-    # (mutation audit) 180 is the most MonitoringTimeInMinutes takes ("Maximum value of 180."): a release is watched that
-    # long, not refused as what the release-alarms stack's template never makes (181 is: tested above).
-    deployer = reading_release_alarms(aws, RollbackMonitoringMinutes=lambda _: "180")
+    # (mutation audit) The most MonitoringTimeInMinutes takes (templates/common.py): a release is watched that long, not
+    # refused as what the release-alarms stack's template never makes (one more is: tested above).
+    from templates.common import MOST_MONITORING_MINUTES
+
+    deployer = reading_release_alarms(aws, RollbackMonitoringMinutes=lambda _: str(MOST_MONITORING_MINUTES))
     configured = deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))["RollbackConfiguration"]
-    assert configured["MonitoringTimeInMinutes"] == 180, configured
+    assert configured["MonitoringTimeInMinutes"] == MOST_MONITORING_MINUTES, configured
 
 
 def test_rollback_monitoring_minutes_the_alarms_stack_states_as_a_fraction_are_rounded_up(aws):

@@ -2570,15 +2570,9 @@ def test_an_empty_stack_under_review_that_holds_another_teams_change_set_is_neit
     assert cloudformation.describe_stacks(StackName=stack(LAYERS[0]))["Stacks"][0]["StackStatus"] != "DELETE_COMPLETE"
 
 
-@pytest.mark.parametrize("answer", ["yes", "declined"])
-def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run_first_looked(sandbox, run, monkeypatch, answer):
-    # A deploy of every layer reads the stacks of its creates at its first create (refuse_blocked_creates) and keeps
-    # that read for the run (Deployer.stacks). Another team's CREATE change set made under alarms' name meanwhile
-    # (REVIEW_IN_PROGRESS, untagged) was neither refused (describe's others_change_sets) nor named: its change set
-    # ended when the run executed its own, and on a declined run the Ctrl-C/decline clean-up deleted their stack.
-    deployed(sandbox, run, *BEFORE_SCALING)
-    cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
-    original, asked = deployer.Deployer.deploy, deployer.Deployer.why_not
+def their_review_at_alarms_turn(monkeypatch, cf, alarms) -> None:
+    """Another team's CREATE change set, their-review, made under alarms' name as a run's deploy of alarms begins."""
+    original = deployer.Deployer.deploy
 
     def deploy(self, layer, *args, **kwargs):
         if layer.name == "alarms":
@@ -2587,6 +2581,18 @@ def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run
         return original(self, layer, *args, **kwargs)
 
     monkeypatch.setattr(deployer.Deployer, "deploy", deploy)
+
+
+@pytest.mark.parametrize("answer", ["yes", "declined"])
+def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run_first_looked(sandbox, run, monkeypatch, answer):
+    # A deploy of every layer reads the stacks of its creates at its first create (refuse_blocked_creates) and keeps
+    # that read for the run (Deployer.stacks). Another team's CREATE change set made under alarms' name meanwhile
+    # (REVIEW_IN_PROGRESS, untagged) was neither refused (describe's others_change_sets) nor named: its change set
+    # ended when the run executed its own, and on a declined run the Ctrl-C/decline clean-up deleted their stack.
+    deployed(sandbox, run, *BEFORE_SCALING)
+    cf, alarms = sandbox.client("cloudformation"), templates.stack_name("sandbox", "alarms")
+    asked = deployer.Deployer.why_not
+    their_review_at_alarms_turn(monkeypatch, cf, alarms)
     if answer == "declined":
         monkeypatch.setattr(deployer.Deployer, "why_not", lambda self, q: "declined" if alarms in q else asked(self, q))
     code, out, err = run("deploy", "--yes")
@@ -2597,7 +2603,9 @@ def test_a_run_does_not_take_over_a_stack_someone_put_under_review_after_the_run
     assert "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=found["StackId"])["Summaries"]]
 
 
-def test_a_stack_first_read_under_review_with_our_change_set_alone_is_read_again_whole_at_its_turn(sandbox, run, monkeypatch):
+def test_a_stack_first_read_under_review_with_our_change_set_alone_is_refused_at_its_turn_once_another_team_joins_it(
+    sandbox, run, monkeypatch
+):
     # The run's first look (at scaling's create) found alarms' stack empty, under review and untagged (as AWS may show
     # the stack a CREATE change set of ours made) with only our change set (make changeset's, left for review). Another
     # team's CREATE change set made under its name before its turn is refused at its turn: its change sets are read then,
@@ -2613,15 +2621,7 @@ def test_a_stack_first_read_under_review_with_our_change_set_alone_is_read_again
                 found.pop("Tags", None)
 
     on_each_client(monkeypatch, "after-call.cloudformation.DescribeStacks", untagged_while_under_review)
-    original = deployer.Deployer.deploy
-
-    def deploy(self, layer, *args, **kwargs):
-        if layer.name == "alarms":
-            body = json.dumps({"Resources": {"Topic": {"Type": "AWS::SNS::Topic"}}})
-            cf.create_change_set(StackName=alarms, ChangeSetName="their-review", ChangeSetType="CREATE", TemplateBody=body)
-        return original(self, layer, *args, **kwargs)
-
-    monkeypatch.setattr(deployer.Deployer, "deploy", deploy)
+    their_review_at_alarms_turn(monkeypatch, cf, alarms)
     code, out, err = run("deploy", "--yes")
     assert code == 1 and f"error: {alarms} exists, empty and under review, with change sets this tool did not make" in err, out + err
     assert "their-review" in [s["ChangeSetName"] for s in cf.list_change_sets(StackName=alarms)["Summaries"]]

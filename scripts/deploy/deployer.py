@@ -313,9 +313,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         # other alarms than its own, or by none (an empty list reads as a repair's), or a traceback, were theirs to make.
         watched, given = [arn for arn in found[arns].split(",") if arn], found.get(minutes, "0")
         own = self.own_alarm_arns(upstream)
-        # MonitoringTimeInMinutes: "Minimum value of 0. Maximum value of 180."
-        # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_RollbackConfiguration.html
-        monitoring = stated_whole_number(given, 180)
+        monitoring = stated_whole_number(given, templates.common.MOST_MONITORING_MINUTES)
         if sorted(watched) != own or monitoring is None:
             raise Failure(
                 f"error: {templates.stack_name(self.env, upstream)}'s outputs {arns} ({printable(found[arns], one_line=True)[:300]}) and "
