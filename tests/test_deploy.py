@@ -3844,6 +3844,48 @@ def test_a_template_differing_only_in_metadata_and_descriptions_is_not_a_differe
         )
 
 
+def test_diff_says_a_deploy_that_gives_a_resource_another_type_fails_at_its_change_set(aws):
+    # CloudFormation fails such a change set ("Update of resource type is not permitted"), which the sandbox takes: make
+    # diff said "make deploy applies it" (a type changed under a logical id is neither added nor removed).
+    deployed = json.loads(template("cert-dns"))
+    logical_id, resource = next(iter(deployed["Resources"].items()))
+    new_type, resource["Type"] = resource["Type"], "AWS::ACMPCA::Certificate"
+    aws.deployed("cert-dns")
+    aws.cf.add_response(
+        "get_template", {"TemplateBody": json.dumps(deployed)}, {"StackName": stack("cert-dns"), "TemplateStage": "Original"}
+    )
+    aws.upstream_deployed("cert-dns")
+    aws.stack_policy("cert-dns")
+    aws.deployed("service")  # read for the image its deploy again keeps (Deployer.redeploy_tag)
+    assert aws.run("diff", "--stack", "cert-dns") == 1, aws.err
+    image = deploy_text.parameter_values(described("service")["Stacks"][0])["ImageTag"]
+    said = (
+        f"  note: make deploy fails at its change set: {guards.TYPE_CHANGE_WAY}: {logical_id} (AWS::ACMPCA::Certificate to {new_type}); "
+        f"destroy it and the layers that read its outputs: make destroy ENV={ENV} STACK=<layer> for "
+    )
+    lines = aws.out.splitlines()
+    assert any(line.startswith(said) and line.endswith(f"make deploy ENV={ENV} TAG={image}") for line in lines), aws.out
+    assert lines[-1] == "a deploy would be refused: cert-dns (see the note above)" and "applies it" not in aws.out, aws.out
+
+
+def test_a_change_set_failed_for_a_resource_given_another_type_says_the_way_on(aws):
+    aws.deployed("cert-dns")
+    aws.cf.add_response(
+        "create_change_set",
+        {"Id": change_set("cert-dns")["ChangeSetId"], "StackId": stack_id("cert-dns")},
+        create_params("cert-dns", "UPDATE"),
+    )
+    reason = f"{guards.TYPE_CHANGE_REFUSED}. The new template modifies resource type of the following resources: [Certificate]"
+    failed = change_set("cert-dns", "FAILED", reason=reason)
+    aws.cf.add_response("describe_change_set", failed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    aws.deployed("service")  # read for the image its deploy again keeps (Deployer.redeploy_tag)
+    aws.cf.add_response("delete_change_set", {}, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    assert aws.run("deploy", "--stack", "cert-dns") == 1
+    image = deploy_text.parameter_values(described("service")["Stacks"][0])["ImageTag"]
+    said = f"error: change set {cs_name('cert-dns')} failed: {reason} ({guards.TYPE_CHANGE_WAY}: destroy it and the layers that read its outputs: "
+    assert said in aws.err and aws.err.rstrip().endswith(f"make deploy ENV={ENV} TAG={image})"), aws.err
+
+
 ALLOW_ALL = {"Statement": [{"Effect": "Allow", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 DENY_ALL = {"Statement": [{"Effect": "Deny", "Action": "Update:*", "Principal": "*", "Resource": "*"}]}
 

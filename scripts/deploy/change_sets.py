@@ -78,8 +78,15 @@ class ChangeSets:
             # FAILED: "if your attempt to create a change set failed, CloudFormation shows the error message" (StatusReason):
             # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html
             failed = change_set["Status"] == "FAILED"
-            if failed and not self.no_changes(layer, name, change_set.get("StatusReason")):
-                raise Failure(f"error: change set {name} failed: {printable(change_set.get('StatusReason') or '')}")
+            reason = change_set.get("StatusReason") or ""
+            if failed and not self.no_changes(layer, name, reason):
+                # the way on reads the stacks (the image the service runs): only for this reason
+                way = (
+                    f" ({guards.TYPE_CHANGE_WAY}: {self.destroy_and_deploy_again(layer.name)})"
+                    if guards.TYPE_CHANGE_REFUSED in reason
+                    else ""
+                )
+                raise Failure(f"error: change set {name} failed: {printable(reason)}{way}")
         return None if failed else change_set
 
     def request_change_set(self, layer, name, parameters, exists, made, rollback):

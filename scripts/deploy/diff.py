@@ -153,6 +153,13 @@ def compare(deployer, layer, image_tag=None, reads_changing=False, wired_ahead=N
             f"  note: make deploy refuses this: CloudFormation cannot replace a resource under the name it has: {', '.join(same_name)}; "
             f"give it a new name in the same change (a new NamePrefix renames them all), or {deployer.destroy_and_deploy_again(layer.name)}"
         )
+    retyped = guards.type_changes_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else []
+    if retyped:
+        held_back = REFUSED
+        lines.append(
+            f"  note: make deploy fails at its change set: {guards.TYPE_CHANGE_WAY}: {', '.join(retyped)}; "
+            f"{deployer.destroy_and_deploy_again(layer.name)}"
+        )
     stateful = guards.stateful_replacements_ahead(deployer, layer, deployed, parameter_values(found), wanted) if looks_ahead else []
     if stateful:  # with a refusal too: once the refusal's cause is gone, the deploy needs ALLOW_REPLACE=1 as well
         lines.append(

@@ -825,6 +825,25 @@ def named_replacements_ahead(deployer, layer, deployed: dict, running: dict, wan
     return found
 
 
+# A change set's StatusReason where the new template gives a resource of the stack another Type: "Update of resource
+# type is not permitted. The new template modifies resource type of the following resources: [...]" (AWS documents no
+# wording; AWS's answer as reported in the field: https://github.com/aws/aws-sam-cli/issues/6786). The sandbox's emulator
+# makes such a change set (and its execution then fails on a resource it does not find).
+TYPE_CHANGE_REFUSED = "Update of resource type is not permitted"
+TYPE_CHANGE_WAY = "CloudFormation gives no resource another type under its logical id"
+
+
+def type_changes_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[str]:
+    """make diff's look at what fails a deploy's change set (TYPE_CHANGE_REFUSED): a resource of the stack whose logical
+    id the new template gives another Type, each as "<logical id> (<old type> to <new type>)"; only where it is in both."""
+    template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
+    return [
+        f"{logical_id} ({old['Type']} to {new['Type']})"
+        for logical_id, old in sorted((deployed.get("Resources") or {}).items())
+        if (new := template["Resources"].get(logical_id)) and new["Type"] != old.get("Type") and exists(before, old) and exists(after, new)
+    ]
+
+
 def stateful_replacements_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[tuple[str, str, str]]:
     """make diff's look at what refuse_before_execute refuses without --allow-replace once a change set says it:
     the stateful resources (templates.STATEFUL_TYPES) a deploy would replace (a create-only property changed,
