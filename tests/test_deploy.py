@@ -3101,6 +3101,22 @@ def test_destroy_turns_protection_off_deletes_and_lists_what_is_retained(aws):
     )
 
 
+def test_a_destroy_whose_deletion_failed_names_the_resources_it_says_to_fix(aws):
+    # (mutation audit) Deployer.delete: "fix the failed resources above" came with none above when the wait's failed events
+    # went unsaid; the operator had to find them in the console.
+    service_destroy_requested(aws)
+    reason = "Cannot delete log group /ecs/startupwebapp: access denied"
+    trail = [
+        event("service", stack("service"), "DELETE_IN_PROGRESS", 1, token=None),
+        event("service", "LogKey", "DELETE_FAILED", 5, "AWS::KMS::Key", "key policy refuses ScheduleKeyDeletion", token=None),
+        event("service", stack("service"), "DELETE_FAILED", 9, reason=reason, token=None),
+    ]
+    aws.poll("service", stack_id("service"), described("service", "DELETE_FAILED", reason=reason), *trail)
+    assert aws.run("destroy", "--stack", "service", "--yes") == 1, aws.err
+    assert "  failed: LogKey (AWS::KMS::Key): key policy refuses ScheduleKeyDeletion" in aws.out + aws.err, aws.out + aws.err
+    assert f"error: {stack('service')} ended DELETE_FAILED; fix the failed resources above, then destroy it again" in aws.err, aws.err
+
+
 def test_destroy_deletes_the_relaxed_policy_mark_of_the_layer_it_destroys(aws):
     lock_taken(aws, "service", command="destroy", stack="service")
     service_destroy_requested(aws)
@@ -3921,6 +3937,22 @@ def test_diff_names_a_stack_policy_set_outside_the_tool_and_how_to_set_it_back(a
         f"  {CLI} cloudformation set-stack-policy --stack-name {stack(layer)} --stack-policy-body '{policy}'",
         f"only the stack policy differs: {layer} (set it as said above)",
     ]
+
+
+def test_diff_reads_the_relaxed_policy_marks_once_for_every_layer_whose_policy_is_relaxed(aws):
+    # (mutation audit) a read not remembered asked GetParametersByPath again for each such layer (a note each, unanswered)
+    from scripts.deploy import diff
+
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO())
+    layers = [deploy.load_layer(ENV, name, OUTPUT) for name in ("cert-dns", "alb")]
+    assert all(layer.policy for layer in layers)
+    stubbed_aws.relaxed_mark_read(aws, "cert-dns", "alb")  # one read: no second answer is queued
+    for layer in layers:
+        aws.stack_policy(layer.name, ALLOW_ALL)
+        said, by_deploy = diff.policy_difference(made, layer)
+        assert by_deploy and said[0].startswith(f"{layer.stack}: its stack policy is relaxed (every update allowed)"), said
+    aws.ssm.assert_no_pending_responses()
+    assert "could not be read" not in made.out.getvalue(), made.out.getvalue()
 
 
 def test_diff_of_a_layer_that_differs_and_has_a_policy_set_by_hand_counts_it_among_what_a_deploy_applies(aws):
@@ -5186,6 +5218,23 @@ def reviewed_cert_dns_executed(aws, **made) -> None:
 def test_execute_runs_a_reviewed_change_set_of_that_stack(aws):
     reviewed_cert_dns_executed(aws)
     assert "HostedZoneConfig (DirectModification)" in aws.out and f"{stack('cert-dns')}: UPDATE_COMPLETE" in aws.out
+
+
+def test_an_import_change_set_made_by_hand_and_executed_ends_as_a_success(aws):
+    # (mutation audit) IMPORT_COMPLETE, where an IMPORT change set ends (the tool makes none; one made by hand under the
+    # tool's name runs), taken out of the statuses that succeed passed: the run said it failed, with no failure to show
+    aws.reviewed_change_set("cert-dns")
+    aws.execute("cert-dns")
+    aws.poll(
+        "cert-dns",
+        stack_id("cert-dns"),
+        described("cert-dns", "IMPORT_COMPLETE"),
+        event("cert-dns", stack("cert-dns"), "IMPORT_COMPLETE", 30),
+    )
+    policy = json.dumps(configuration(ENV, "cert-dns")["StackPolicy"])
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack("cert-dns"), "StackPolicyBody": policy})
+    assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 0, aws.err
+    assert f"{stack('cert-dns')}: IMPORT_COMPLETE" in aws.out.splitlines(), aws.out
 
 
 def test_a_change_set_with_our_tags_alone_is_executed(aws):
@@ -7289,6 +7338,27 @@ def test_a_question_with_stdout_closed_from_the_start_is_refused_not_asked():
 
     deployer = deploy.Deployer(None, ENV, out=Output(None, goes_on=True), err=io.StringIO(), interactive=True, ask=never)
     assert deployer.why_not("go on? ") == "the output's reader is gone (a closed pipe: nobody reads the question) and no YES=1 (--yes)"
+
+
+@pytest.mark.parametrize(
+    ("answer", "confirmed"),
+    [
+        ("y", True),
+        ("yes", True),
+        ("Y", True),
+        (" YES \n", True),
+        ("", False),
+        ("n", False),
+        ("ye", False),
+        ("yess", False),
+        ("y es", False),
+    ],
+)
+def test_a_question_on_the_terminal_goes_on_after_y_or_yes_only(aws, answer, confirmed):
+    # (mutation audit) "yes" typed in full at a [y/N] prompt confirms as "y" does, whatever its case or the spaces around it.
+    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), interactive=True, ask=aws.answering(answer))
+    deployer.stacks[stack("alb")] = described("alb")["Stacks"][0]  # the account the question names, read: no call
+    assert deployer.why_not("execute it? [y/N] ") == (None if confirmed else deploy_text.NOT_CONFIRMED)
 
 
 def test_the_previous_release_is_neither_the_running_image_nor_one_a_rollback_left():
@@ -11381,6 +11451,19 @@ def test_an_execute_whose_retries_found_the_sandbox_gone_advises_no_make_execute
         made.start_execution(layer, change_set("cert-dns"), NOW)
 
 
+def test_a_tags_update_whose_request_found_the_sandbox_gone_says_no_update_may_have_started(aws):
+    # (mutation audit) As an execute's (above): the sandbox's server is gone, and its stacks with it; "it may have started
+    # ... make status says; the same command again" would send the operator after an update that cannot be.
+    layer = deploy.load_layer(ENV, "cert-dns", OUTPUT)
+    made = deploy.Deployer(aws.clients.__getitem__, SANDBOX_ENV, out=io.StringIO(), err=io.StringIO(), yes=True)
+    found = described("cert-dns", tags=configuration(ENV, "cert-dns")["Tags"] | {"Retired": "old"})["Stacks"][0]
+    made.stacks[layer.stack] = found
+    aws.cf.add_response("list_change_sets", {"Summaries": []}, {"StackName": stack("cert-dns")})
+    requests_of(aws, "UpdateStack", raising=EndpointConnectionError(endpoint_url="http://127.0.0.1:9"))
+    with pytest.raises(EndpointConnectionError):
+        made.update_tags(layer, found)
+
+
 def test_a_wait_for_an_operation_under_way_before_a_deploy_is_bounded_by_the_layers_values_too(aws, monkeypatch):
     # DescribeStacks may show a running update's old values: the wait takes the longer of theirs and output/'s (wait_for_stack).
     service = deploy.load_layer(ENV, "service", OUTPUT)
@@ -11684,6 +11767,19 @@ def test_rollback_monitoring_minutes_the_alarms_stack_states_at_cloudformations_
     deployer = reading_release_alarms(aws, RollbackMonitoringMinutes=lambda _: str(MOST_MONITORING_MINUTES))
     configured = deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))["RollbackConfiguration"]
     assert configured["MonitoringTimeInMinutes"] == MOST_MONITORING_MINUTES, configured
+
+
+def test_a_release_alarms_stack_that_states_no_monitoring_minutes_is_watched_none_after_the_release(aws):
+    # (mutation audit) An alarms stack without the minutes output (made before it had one): its alarms are watched during
+    # the release and 0 minutes after, CloudFormation's own default, not some other number the run made up.
+    upstream, arns, minutes = templates.ROLLBACK_TRIGGERS["service"]
+    alarms = described(upstream)
+    alarms["Stacks"][0]["Outputs"] = [output for output in alarms["Stacks"][0]["Outputs"] if output["OutputKey"] != minutes]
+    aws.cf.add_response("describe_stacks", alarms, {"StackName": stack(upstream)})
+    deployer = deploy.Deployer(aws.clients, ENV, out=io.StringIO(), err=io.StringIO(), output_dir=OUTPUT)
+    configured = deployer.rollback_configuration(deploy.load_layer(ENV, "service", OUTPUT))["RollbackConfiguration"]
+    assert configured["MonitoringTimeInMinutes"] == 0, configured
+    assert sorted(trigger["Arn"] for trigger in configured["RollbackTriggers"]) == sorted(outputs(upstream)[arns].split(","))
 
 
 def test_rollback_monitoring_minutes_the_alarms_stack_states_as_a_fraction_are_rounded_up(aws):
@@ -12699,6 +12795,19 @@ def test_ctrl_c_at_a_new_service_stacks_history_read_in_make_changeset_still_say
     code = aws.run("changeset", "--stack", "service")
     assert code == 130, (code, aws.out, aws.err)
     assert "make execute STACK=service" in aws.out + aws.err, aws.out + aws.err
+
+
+def test_ctrl_c_in_make_changeset_once_its_change_set_is_shown_says_it_is_kept_not_to_run_the_command_again(aws):
+    # (mutation audit) Deployer.deploy sets left_for_review once the change set is said to be kept: the Ctrl-C's way on
+    # (commands.going_on_after_ctrl_c) names it; without, it said "the same command again", which makes a second one.
+    aws.deployed("alb")
+    aws.deployed("release-alarms")
+    aws.not_deployed("service")
+    aws.change_set("service", "CREATE", [change("Add", "Service", "AWS::ECS::Service")], create_params("service", "CREATE"), left=True)
+    requests_of(aws, "GetParameter", raising=KeyboardInterrupt, service="ssm")
+    assert aws.run("changeset", "--stack", "service") == 130, (aws.out, aws.err)
+    said = f"change set {cs_name('service')} is left for review, as said above: the same command again would make another"
+    assert said in aws.err and "it makes a new change set" not in aws.out + aws.err, aws.out + aws.err
 
 
 def test_a_stale_change_set_left_unconfirmed_is_not_said_to_need_a_new_one_as_a_refused_one_is(aws):
