@@ -1040,6 +1040,97 @@ def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
     assert (costs["Thing"][0].label, costs["Thing"][0].amount) == ("not priced", None)
 
 
+def test_a_service_the_estimate_cannot_size_is_not_priced_and_a_web_acl_of_rule_groups_alone_says_so():
+    # (mutation audit) the committed layers run one Fargate service with known Cpu and Memory, and a web ACL with a rule of
+    # its own, under $1,000 a month: dropping any of these checks or forms changed no document
+    template = {
+        "Parameters": {"Size": {"Type": "String"}},
+        "Resources": {
+            "OnEc2": {
+                "Type": "AWS::ECS::Service",
+                "Properties": {"LaunchType": "EC2", "DesiredCount": 2, "TaskDefinition": {"Ref": "Task"}},
+            },
+            "Unsized": {"Type": "AWS::ECS::Service", "Properties": {"DesiredCount": 2, "TaskDefinition": {"Ref": "SizedAtDeploy"}}},
+            "Task": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Cpu": "512", "Memory": "1024"}},
+            "SizedAtDeploy": {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Cpu": "512", "Memory": {"Ref": "Size"}}},
+            "Groups": {
+                "Type": "AWS::WAFv2::WebACL",
+                "Properties": {
+                    "Rules": [
+                        {"Name": "a", "Statement": {"ManagedRuleGroupStatement": {}}},
+                        {"Name": "b", "Statement": {"RuleGroupReferenceStatement": {}}},
+                    ]
+                },
+            },
+        },
+    }
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": {}}, resolver.Resolver(template, {}, {}, "us-east-1"))
+    prices = cost.Prices(cost.load_prices())
+    tasks = {name: cost.price_resource(name, template["Resources"][name], layer, prices, "prod", [])[0] for name in ("OnEc2", "Unsized")}
+    assert (tasks["OnEc2"].amount, tasks["OnEc2"].basis) == (None, "only Fargate services are priced")
+    assert (tasks["Unsized"].amount, tasks["Unsized"].basis) == (None, "the task definition's Cpu and Memory are not known before deploy")
+    (acl,) = cost.price_resource("Groups", template["Resources"]["Groups"], layer, prices, "prod", [])
+    assert "+ 2 rules (0 rules, 2 rule groups) × " in acl.basis, acl.basis
+    assert cost.money(D("1234.5")) == "$1,234.50"  # a total past a thousand dollars, as the document writes it
+    # a load balancer that does not say its Scheme is internet-facing (CloudFormation's default): an address per subnet; one
+    # whose subnets are known only at deploy time is not priced, not priced at nothing
+    ipv4 = prices.table["items"]["alb_public_ipv4"]
+    hourly = D(str(prices.table["prices"][ipv4["price"]]["usd"])) * prices.table["hours_per_month"]
+    balancer = {"Type": "AWS::ElasticLoadBalancingV2::LoadBalancer", "Properties": {"Subnets": ["subnet-a", "subnet-b"]}}
+    assert cost.public_ipv4(ipv4, "Alb", balancer, layer, prices, [])[0] == 2 * hourly
+    unknown = {**balancer, "Properties": {"Subnets": {"Ref": "Size"}}}
+    assert cost.public_ipv4(ipv4, "Alb", unknown, layer, prices, []) == (None, "its subnets are not known before deploy")
+
+
+def test_what_is_decided_at_deploy_time_is_priced_as_such_and_what_is_no_charge_of_its_own_says_so():
+    # (mutation audit) the committed layers decide every resource's condition and every web ACL rule before deploy, give
+    # EnableKeyRotation as a boolean and scale by target tracking alone: dropping these checks changed no document
+    template = {
+        "Parameters": {"Zone": {"Type": "String"}},
+        "Conditions": {"Later": {"Fn::Equals": [{"Ref": "Zone"}, "a"]}, "Never": {"Fn::Equals": ["a", "b"]}},
+        "Resources": {
+            "Maybe": {"Type": "AWS::KMS::Key", "Condition": "Later", "Properties": {}},
+            "NotMade": {"Type": "AWS::KMS::Key", "Condition": "Never", "Properties": {}},
+            "Rotated": {"Type": "AWS::KMS::Key", "Properties": {"EnableKeyRotation": "true"}},
+            "Steps": {"Type": "AWS::ApplicationAutoScaling::ScalingPolicy", "Properties": {"PolicyType": "StepScaling"}},
+            "Query": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Metrics": [{"Id": "q", "Expression": "SELECT AVG(x) FROM y"}]}},
+            "Chosen": {
+                "Type": "AWS::CloudWatch::Alarm",
+                "Properties": {"Metrics": [{"Id": "m", "MetricStat": {"Fn::If": ["Later", {"Period": 60}, {"Period": 300}]}}]},
+            },
+            "Undecided": {
+                "Type": "AWS::WAFv2::WebACL",
+                "Properties": {"Rules": [{"Name": "a"}, {"Fn::If": ["Later", {"Name": "b"}, {"Ref": "AWS::NoValue"}]}]},
+            },
+        },
+    }
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": {}}, resolver.Resolver(template, {}, {}, "us-east-1"))
+    prices = cost.Prices(cost.load_prices())
+    (maybe, not_made, rotated, steps, query, chosen, undecided) = (
+        cost.price_resource(name, resource, layer, prices, "prod", [])[0] for name, resource in template["Resources"].items()
+    )
+    price = {name: D(str(entry["usd"])) for name, entry in prices.table["prices"].items()}
+    # a resource whose condition is decided at deploy time is priced, and said to be there only if it holds
+    assert maybe.amount == price["kms_key_month"] and not maybe.absent, maybe
+    assert maybe.basis.endswith("; only if Later (decided at deploy time)"), maybe.basis
+    # one not created is a line of each item of its type, which the plan's rows find by item, at nothing
+    assert (not_made.item, not_made.amount, not_made.absent) == ("kms_key", D("0.00"), True), not_made
+    # a rotation given as the text "true" (a parameter's value) adds its note as the boolean does
+    assert "yearly rotations of the key material" in rotated.basis, rotated.basis
+    # a step scaling policy's alarms are resources of the template: the policy adds none
+    assert (steps.amount, steps.basis) == (D("0.00"), "StepScaling policy: its alarms are resources of their own")
+    # an alarm is priced for one metric at the least (a Metrics Insights query reads no MetricStat), and one whose MetricStat
+    # is decided at deploy time is priced so too, not a traceback
+    one_metric = (
+        price["alarm_metric_month"],
+        f"1 metric × {cost.price_text(price['alarm_metric_month'])} per {prices.table['prices']['alarm_metric_month']['per']}",
+    )
+    assert (query.amount, query.basis) == one_metric, query
+    assert (chosen.amount, chosen.basis) == one_metric, chosen
+    # a rule decided at deploy time: the number of rules is not known, and the web ACL not priced
+    assert (undecided.amount, undecided.basis) == (None, "the number of rules is not known before deploy")
+
+
 def test_every_resource_type_of_every_layer_is_priced_or_free(layer, reviewed):
     table = cost.load_prices()
     for name, template in layer.items():
@@ -1158,6 +1249,39 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ("AWS::KMS::Key: [kms_key]", "AWS::KMS::Key: {kms_key: 1}"),
             "scripts/prices.yaml: resource_types.AWS::KMS::Key: [{'kms_key': 1}] no entry of items; allowed: a list of ",
         ),
+        # (mutation audit) each a check no other edit here made: dropped, the edit was read, or a traceback later
+        (
+            ("  AWS::SNS::Topic: ", '  "AWS::SNS::Topic\\r": '),
+            "scripts/prices.yaml: free: the key 'AWS::SNS::Topic\\r' holds a line break or control character; allowed: names",
+        ),
+        (
+            ("  - data transfer out of AWS\n", '  - "data transfer out of AWS\\r"\n'),
+            "scripts/prices.yaml: not_included[1]: 'data transfer out of AWS\\r' holds a line break or control character",
+        ),
+        (("\nnot_included:", "\nnot_include:"), "scripts/prices.yaml: not_included: missing or not a list"),
+        (
+            ('per: "Application Load Balancer hour"', 'pre: "Application Load Balancer hour"'),
+            "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12, such as 0.0225>, per: <what",
+        ),
+        (
+            ('text: "LCU on average"', 'txt: "LCU on average"'),
+            "scripts/prices.yaml: assumptions.alb_average_lcu: allowed: {value: <a number from 0, below 10^12>, text: <what",
+        ),
+        (
+            ("units: alb_average_lcu}", "units: alb_average_lcus}"),
+            "scripts/prices.yaml: items.alb_lcu.units: 'alb_average_lcus' is no entry of assumptions; allowed: alb_average_lcu, ",
+        ),
+        (
+            ("price: logs_vended_ingestion_gb,", "price: logs_vended_ingestion_gbx,"),
+            "scripts/prices.yaml: items.log_ingestion.vended.price: 'logs_vended_ingestion_gbx' is no entry of prices; allowed: ",
+        ),
+        (
+            ('alb_hours: {label: "load balancer hours", ', "alb_hours: {"),
+            "scripts/prices.yaml: items.alb_hours: label missing or not text; formula hourly reads them",
+        ),
+        (("usd: 0.0225,", "usd: true,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        (("usd: 0.0225,", "usd: 1000000000000,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        (("usd: 0.0225,", "usd: .nan,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
     ],
     ids=[
         "a price not a number",
@@ -1203,6 +1327,17 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         "a plan row's outside null",
         "units named by a list",
         "a type's items a mapping",
+        "a key with a control character",
+        "a left-out entry with a control character",
+        "no left-out list",
+        "a price without what it is charged for",
+        "an assumption without its text",
+        "units naming no assumption",
+        "a vended price naming no price",
+        "an item without its label",
+        "a price that is a boolean",
+        "a price of 10^12",
+        "a price not a number (NaN)",
     ],
 )
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
@@ -1221,8 +1356,8 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
 
 @pytest.mark.parametrize(
     "edit",
-    [("scaling_peak_share: 0.5", "scaling_peak_share: 1"), ("range: [60, 80]", "range: [70, 70]")],
-    ids=["a peak share of the whole month", "a plan range of one amount"],
+    [("scaling_peak_share: 0.5", "scaling_peak_share: 1"), ("range: [60, 80]", "range: [70, 70]"), ("usd: 0.0225,", "usd: 0,")],
+    ids=["a peak share of the whole month", "a plan range of one amount", "a price of nothing"],
 )
 def test_an_edit_of_the_price_table_at_the_edge_of_what_is_allowed_is_read(tmp_path, edit):
     # "a share of the month from 0 to 1" and "lowest and highest dollars": their ends are edits the table allows
@@ -1231,6 +1366,18 @@ def test_an_edit_of_the_price_table_at_the_edge_of_what_is_allowed_is_read(tmp_p
     path = tmp_path / "prices.yaml"
     path.write_text(text.replace(edit[0], edit[1], 1))
     assert cost.load_prices(path)["plan"] is not None
+
+
+@pytest.mark.parametrize("key", ["name_prefix", "what", "price", "units"])
+def test_a_vended_price_without_one_of_its_keys_is_one_line_naming_it(tmp_path, key):
+    # each was read: the review stopped at a traceback (KeyError) at the first log group it priced
+    table = yaml.safe_load(cost.PRICES.read_text())
+    name = next(name for name, item in table["items"].items() if isinstance(item, dict) and "vended" in item)
+    del table["items"][name]["vended"][key]
+    path = tmp_path / "prices.yaml"
+    path.write_text(yaml.safe_dump(table))
+    with pytest.raises(cost.PriceTableError, match=rf"items\.{name}\.vended: allowed: {{name_prefix: <text>, what: <text>, "):
+        cost.load_prices(path)
 
 
 def test_an_item_given_three_times_in_a_types_list_is_said_once():
@@ -2464,6 +2611,25 @@ def test_the_one_line_text_of_values_no_layer_of_today_holds():
     assert shown.text({"Fn::Join": ["-", [{"Ref": "Unnamed"}, "x"]]}) == 'Join("-", [Ref Unnamed, x])'
 
 
+def test_the_layout_of_values_no_layer_of_today_holds():
+    # (mutation audit) forms the committed documents do not hold, so that no golden pins them
+    shown = resolver.Resolver({"Resources": {}}, {}, {}, "us-east-1")
+    # an attribute with a dot of its own (an RDS instance's Endpoint.Address), in either form of Fn::GetAtt
+    assert shown.text({"Fn::GetAtt": "Db.Endpoint.Address"}) == "GetAtt Db.Endpoint.Address"
+    assert shown.text({"Fn::GetAtt": ["Db", "Endpoint.Address"]}) == "GetAtt Db.Endpoint.Address"
+    # a short list holding a number whose name does not say its unit is laid out with the unit, as a short object is
+    assert shown.property_lines("Metrics", [{"Id": "a", "Period": 60}]) == [
+        "- Metrics:",
+        "  - a:",
+        "    - Id: `a`",
+        "    - Period: `60` seconds",
+    ]
+    # a list item is named by its Sid where it has no name or id
+    assert shown.property_lines("Statements", [{"Sid": "one", "Period": 60}])[1] == "  - one:"
+    # the unit of a property's number is not put after an object that property holds
+    assert shown.property_lines("Cpu", {"Min": 1}) == ["- Cpu: `{Min: 1}`"]
+
+
 def test_a_ref_the_review_reads_as_a_name_is_the_resource_types_primary_identifier():
     schemas = validation.resource_schemas()
     for kind, name in resolver.REF_IS_NAME.items():
@@ -2929,6 +3095,7 @@ def test_a_number_with_a_unit_inside_a_decided_fn_if_list_item_is_shown_with_it(
     # the condition false: the item is AWS::NoValue, and the list holds the other one alone
     rolling = resolver.Resolver(template, {"DeploymentStrategy": "ROLLING"}, {}, "us-east-1").property_lines("Metrics", metrics)
     assert not any("alternate" in line for line in rolling) and "  - primary:" in rolling, rolling
+    assert not any(line.startswith("  - #2") for line in rolling), rolling  # (mutation audit) no bullet for the item left out
 
 
 def test_a_short_object_holding_a_number_whose_name_does_not_say_its_unit_is_laid_out_with_it():

@@ -170,6 +170,14 @@ def table_problems(table, environments: list[str] | None) -> list[str]:
             problems.append(
                 f"items.{name}.zero_when: allowed: {{parameter: <an input of templates/inputs.py>, value: <text>, reason: <text>}}"
             )
+        vended = entry.get("vended")  # log_group reads each of its keys
+        if vended is not None and not (
+            isinstance(vended, dict) and all(isinstance(vended.get(key), str) for key in ("name_prefix", "what", "price", "units"))
+        ):
+            problems.append(
+                f"items.{name}.vended: allowed: {{name_prefix: <text>, what: <text>, price: <an entry of prices>, "
+                "units: <an entry of assumptions>}"
+            )
         if missing:
             problems.append(f"items.{name}: {', '.join(missing)} missing or not text; formula {entry['formula']} reads them")
         else:
