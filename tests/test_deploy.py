@@ -3718,6 +3718,8 @@ def test_rollback_complete_is_explained_and_recreated_only_with_recreate(aws):
     aws.stack_deleted("cert-dns")
     aws.change_set("cert-dns", "CREATE", CERT_CHANGES, left=True)
     assert aws.run("changeset", "--stack", "cert-dns", "--recreate") == 0, aws.err
+    # it recreated the stack: not told that RECREATE=1 did nothing (said only where no stack was a failed first create)
+    assert "RECREATE=1 recreated nothing" not in aws.out, aws.out
 
 
 @pytest.mark.parametrize(
@@ -6062,6 +6064,26 @@ def test_a_release_the_history_cannot_take_names_no_image_where_what_ran_before_
     assert aws.run(*command) == 0, aws.err
     back = "(not v2, which this rollback left: an image that ran before it)" if how == "a rollback" else "(an image that ran before it)"
     assert f"a rollback from it must name the image: make rollback ENV={ENV} TAG=<image tag> {back}" in aws.out, aws.out
+
+
+@pytest.mark.parametrize("recorded", [True, False])
+def test_a_rollback_stopped_once_finished_says_it_is_done_and_recorded_only_where_its_release_was_recorded(aws, monkeypatch, recorded):
+    # A Ctrl-C as the run's clients close, once the rollback ended: the line says a rerun would roll back once more
+    # only where the history took the rollback (unrecorded, the warning above already says how to roll back from it).
+    earlier = [release("v1", "2025-11-20T10:00:00Z"), release("v2", "2025-11-22T10:00:00Z")]
+    aws.deployed("service", parameters=service_parameters("v2"))
+    history(aws, earlier)
+    service_update(aws, "v1", earlier, running="v2", service_read=True, rolled_back_from="v2", repair=True, recorded=recorded)
+    if not recorded:
+        aws.ssm.add_client_error("put_parameter", "AccessDeniedException", "no", 400)
+    stop_while_closing(monkeypatch)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert aws.run("rollback", "--stack", "service", "--yes") == 130, aws.err
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    done = f": the rollback to v1 is done and recorded: make rollback ENV={ENV} again would roll back from v1 too"
+    assert aws.err == "interrupted once make rollback had finished (above)" + (done if recorded else "") + "\n", aws.err
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ExpiredTokenException"])

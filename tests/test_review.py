@@ -1082,6 +1082,29 @@ def test_a_service_the_estimate_cannot_size_is_not_priced_and_a_web_acl_of_rule_
     assert cost.public_ipv4(ipv4, "Alb", unknown, layer, prices, []) == (None, "its subnets are not known before deploy")
 
 
+@pytest.mark.parametrize("case", ["one ECS service", "another service namespace", "two ECS services"])
+def test_the_tasks_scaling_may_add_are_priced_only_for_the_one_ecs_service_they_scale(case):
+    # (mutation audit) the committed layers scale one Fargate service: a scalable target of another namespace, or one of two
+    # services it cannot tell apart, was priced as that service's tasks when either check was dropped
+    task = {"Type": "AWS::ECS::TaskDefinition", "Properties": {"Cpu": "512", "Memory": "1024"}}
+    service = {"Type": "AWS::ECS::Service", "Properties": {"DesiredCount": 1, "TaskDefinition": {"Ref": "Task"}}}
+    namespace = "dynamodb" if case == "another service namespace" else "ecs"
+    target = {"ServiceNamespace": namespace, "MinCapacity": 1, "MaxCapacity": 4, "ScalableDimension": "ecs:service:DesiredCount"}
+    template = {
+        "Resources": {"Task": task, "Web": service, "Target": {"Type": "AWS::ApplicationAutoScaling::ScalableTarget", "Properties": target}}
+    }
+    if case == "two ECS services":
+        template["Resources"]["Worker"] = service
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": {}}, resolver.Resolver(template, {}, {}, "us-east-1"))
+    review = types.SimpleNamespace(layers=[layer], prices=cost.Prices(cost.load_prices()), env="prod", scaling=[], scaling_extra=None)
+    cost.estimate(review)
+    if case == "one ECS service":
+        assert review.scaling[0].startswith("test.Target keeps test.Web between 1 (MinCapacity) and 4 (MaxCapacity) tasks"), review.scaling
+        assert review.scaling_extra > 0, review.scaling_extra
+    else:
+        assert review.scaling == ["test.Target: the tasks it may add are not priced"] and review.scaling_extra is None, review.scaling
+
+
 def test_what_is_decided_at_deploy_time_is_priced_as_such_and_what_is_no_charge_of_its_own_says_so():
     # (mutation audit) the committed layers decide every resource's condition and every web ACL rule before deploy, give
     # EnableKeyRotation as a boolean and scale by target tracking alone: dropping these checks changed no document
@@ -3390,3 +3413,57 @@ def test_the_review_names_each_whole_number_the_web_command_takes_from_a_paramet
     assert in_text, web["Command"]
     for name in in_text:
         assert f"({name}" in shown, (name, shown)
+
+
+def stub_scanners(monkeypatch):
+    """cfn-lint finds nothing; checkov passes one made-up check per template it reads."""
+    monkeypatch.setattr(
+        validation,
+        "checkov",
+        lambda directory: [validation.Check(p.name, "passed", "AWS::Made::Up.Thing", "CKV_X x") for p in directory.rglob("*.json")],
+    )
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [])
+
+
+def test_a_scan_cache_that_cannot_be_written_still_gives_the_scan(tmp_path, monkeypatch):
+    # scan.py: "the cache only saves time": a cache that cannot be written (a file where its directory goes, a full
+    # disk) leaves the review its findings, not an OSError traceback
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a directory")
+    monkeypatch.setattr(scan, "CACHE", blocked)
+    stub_scanners(monkeypatch)
+    files = {"alb": layer_files()["alb"]}
+    assert scan.scan_templates(files) == {"alb": scan.LayerScan(passed=1)}
+    assert blocked.read_text() == "not a directory"
+
+
+@pytest.mark.parametrize("missing", ["problems", "failed", "skipped", "passed"])
+def test_a_scan_cache_entry_missing_a_key_is_scanned_again_not_a_traceback(tmp_path, monkeypatch, missing):
+    # an entry of another version of the tool's, or damaged, without one of its keys (a KeyError in from_json) is no entry
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    stub_scanners(monkeypatch)
+    files = {"alb": layer_files()["alb"]}
+    fresh = scan.scan_templates(files)
+    entry = tmp_path / "cache" / f"{scan.cache_key('alb', files['alb'], scan.SCANNERS)}.json"
+    damaged = json.loads(entry.read_text())
+    del damaged[missing]
+    entry.write_text(json.dumps(damaged))
+    assert scan.scan_templates(files) == fresh
+    assert scan.from_json(entry.read_text()) == fresh["alb"]  # written again whole
+
+
+def test_a_killed_reviews_scan_directory_is_removed_once_an_hour_old_and_only_if_this_users(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    made = tmp_path / f"{scan.SCAN_DIRECTORY_PREFIX}killed"
+    made.mkdir()
+    (made / scan.MADE_BY_REVIEW).touch()
+    touched = 1_000_000_000
+    os.utime(made, (touched, touched))
+    scan.remove_stale_scan_directories(now=lambda: touched + scan.STALE_SECONDS - 1)
+    assert made.is_dir()  # not untouched for STALE_SECONDS yet: a review may be running
+    with monkeypatch.context() as patch:
+        patch.setattr(scan.os, "getuid", lambda: made.lstat().st_uid + 1)
+        scan.remove_stale_scan_directories(now=lambda: touched + scan.STALE_SECONDS)
+    assert made.is_dir()  # another user's: not ours to remove
+    scan.remove_stale_scan_directories(now=lambda: touched + scan.STALE_SECONDS)
+    assert not made.exists()
