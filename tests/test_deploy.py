@@ -9960,6 +9960,17 @@ def test_a_new_desired_count_on_a_running_service_says_it_counts_only_at_its_cre
         )
 
 
+def test_an_update_that_leaves_the_desired_count_as_it_was_gets_no_desired_count_note():
+    # The note speaks of a new DesiredCount: a release (a new image) whose change set lists the running service's
+    # DesiredCount unchanged, as every service change set does, is not told its count does not change (a mutation audit)
+    running = service_parameters("v1") | {"KeepRunningCount": "true"}
+    table = deploy.text.change_set_table(
+        change_set("service", parameters=running | {"ImageTag": "v2"}), described("service", parameters=running)["Stacks"][0]
+    )
+    assert "  parameter ImageTag: v1 -> v2" in table, table
+    assert not [line for line in table if "DesiredCount" in line], table
+
+
 def test_tags_the_change_set_changes_are_shown_with_its_other_changes():
     # With a resource or parameter change beside them, changed stack tags went on every resource of the
     # stack unshown (only a change of tags alone was said).
@@ -10625,6 +10636,15 @@ def test_an_interrupted_wait_says_cloudformation_carries_on_and_how_to_follow_or
     assert deploy.text.interrupted(stack("alb"), ENV, "in progress", CLI)[0] == (
         f"interrupted: CloudFormation carries on with {stack('alb')} (in progress); nothing was cancelled."
     )
+
+
+def test_a_stopped_wait_on_a_stack_not_yet_read_says_to_delete_it_as_a_create():
+    # "in progress" (no DescribeStacks answer yet: a create not yet read as one) is stopped as a create is, never
+    # "no operation runs" (a mutation audit: nothing pinned it)
+    delete = f"{CLI} cloudformation delete-stack --stack-name {stack('alb')}   (a create cannot be cancelled)"
+    assert deploy.text.interrupted(stack("alb"), ENV, "in progress", CLI)[2] == f"  stop it:           {delete}"
+    stopped = deploy.text.still_in_progress(stack("alb"), ENV, "in progress", 5, [], CLI)
+    assert f"  stop it:     {delete}" in stopped, stopped
 
 
 @pytest.mark.parametrize("stopped_by", ["Ctrl-C", "the wait's bound", "an AWS error"])
