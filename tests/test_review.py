@@ -3467,3 +3467,106 @@ def test_a_killed_reviews_scan_directory_is_removed_once_an_hour_old_and_only_if
     assert made.is_dir()  # another user's: not ours to remove
     scan.remove_stale_scan_directories(now=lambda: touched + scan.STALE_SECONDS)
     assert not made.exists()
+
+
+def test_a_resource_whose_condition_is_decided_at_deploy_time_is_counted_as_created():
+    """created() leaves out only what the environment's values make false: a condition decided at deploy time may create it."""
+    template = _short_circuit_template()
+    template["Resources"] = {
+        name: {"Type": "AWS::CloudWatch::Alarm", "Condition": condition, "Properties": {}}
+        for name, condition in (("Never", "ThreeAndSet"), ("Always", "IsTwo"), ("Maybe", "SetCount"))
+    }
+    template["Resources"]["Unconditional"] = {"Type": "AWS::CloudWatch::Alarm", "Properties": {}}
+    values = {"DesiredCount": "2"}
+    layer = collect.Layer(
+        "test", "", "stack", template, {"Parameters": values}, resolver.Resolver(template, values, {}, "us-east-1", inputs.DEPLOY_TIME)
+    )
+    assert layer.resolver.condition("SetCount") is None  # the premise: decided at deploy time
+    assert render.created(layer) == ["Always", "Maybe", "Unconditional"]
+
+
+def test_a_bucket_kept_only_as_long_as_an_enabled_lifecycle_rule_says():
+    """A disabled lifecycle rule expires nothing: the bucket keeps its objects until deleted."""
+    from scripts.review.resolver import Resolver
+
+    def at_rest(status):
+        rule = {"Id": "expire", "Status": status, "ExpirationInDays": 30}
+        template = {"Resources": {"Bucket": {"Type": "AWS::S3::Bucket", "Properties": {"LifecycleConfiguration": {"Rules": [rule]}}}}}
+        layer = collect.Layer("extra", "", "stack", template, {}, Resolver(template, {}, {}, "us-east-1", {}))
+        review = types.SimpleNamespace(
+            env="prod", layers=[layer], environment=types.SimpleNamespace(values={}), params_file="params/prod.yaml", deploy_role_of=None
+        )
+        return next(line for line in render.exposure_section(review) if line.startswith("- extra Bucket"))
+
+    assert at_rest("Enabled") == "- extra Bucket: S3's default encryption; objects kept 30 days by its lifecycle rule"
+    assert at_rest("Disabled") == "- extra Bucket: S3's default encryption; objects kept until deleted"
+
+
+@pytest.mark.parametrize("enabled, off", [("false", True), ("true", False), (None, False)])  # None: wired, known at deploy time only
+def test_the_access_log_bucket_is_said_to_receive_no_logs_only_when_they_are_known_to_be_off(enabled, off):
+    template = {
+        "Parameters": {"AccessLogsEnabled": {"Type": "String"}},
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket", "Properties": {}},
+            "Balancer": {
+                "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+                "Properties": {
+                    "LoadBalancerAttributes": [
+                        {"Key": "access_logs.s3.bucket", "Value": {"Ref": "Bucket"}},
+                        {"Key": "access_logs.s3.enabled", "Value": {"Ref": "AccessLogsEnabled"}},
+                    ]
+                },
+            },
+        },
+    }
+    values = {} if enabled is None else {"AccessLogsEnabled": enabled}
+    wired = {"AccessLogsEnabled": "other.AccessLogsEnabled"} if enabled is None else {}
+    layer = collect.Layer("extra", "", "stack", template, {}, resolver.Resolver(template, values, wired, "us-east-1", {}))
+    assert ("it receives no logs" in render.logs_off(layer, "Bucket")) == off
+
+
+def test_a_rule_whose_condition_is_decided_at_deploy_time_is_not_said_to_refuse_the_deploy():
+    """failing_rules (the banner and the finding) names only the rules the environment's values make apply and fail."""
+    zone = {"Ref": "ExistingHostedZoneId"}
+    template = {
+        "Parameters": {name: {"Type": "String"} for name in ("ExistingHostedZoneId", "DeploymentStrategy")},
+        "Rules": {
+            name: {
+                "RuleCondition": {"Fn::Equals": [{"Ref": "DeploymentStrategy"}, "LINEAR"]},
+                "Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [zone, ""]}]}, "AssertDescription": "a zone"}],
+            }
+            for name in ("ZoneGiven",)
+        },
+    }
+    values = {"ExistingHostedZoneId": ""}  # the strategy wired, known at deploy time only
+    wired = {"DeploymentStrategy": "service.DeploymentStrategy"}
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": values}, resolver.Resolver(template, values, wired, "us-east-1"))
+    assert render.rule_applies(layer, template["Rules"]["ZoneGiven"]) not in (True, False)  # the premise: decided at deploy time
+    assert render.failing_rules(types.SimpleNamespace(layers=[layer])) == []
+    values["DeploymentStrategy"] = "LINEAR"
+    layer = collect.Layer("test", "", "stack", template, {"Parameters": values}, resolver.Resolver(template, values, {}, "us-east-1"))
+    assert [name for _, name, _ in render.failing_rules(types.SimpleNamespace(layers=[layer]))] == ["ZoneGiven"]
+
+
+def test_a_protected_load_balancer_the_stack_keeps_does_not_stop_its_deletion():
+    template = {
+        "Resources": {
+            "Balancer": {
+                "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
+                "Properties": {"LoadBalancerAttributes": [{"Key": "deletion_protection.enabled", "Value": "true"}]},
+            }
+        }
+    }
+    layer = collect.Layer("alb", "", "stack", template, {}, resolver.Resolver(template, {}, {}, "us-east-1"))
+    review = types.SimpleNamespace(params_file="params/prod.yaml", environment=types.SimpleNamespace(explicit=set()))
+    assert "Balancer has deletion protection on (set in the template)" in render.protected_load_balancers(review, layer, [])
+    assert render.protected_load_balancers(review, layer, ["Balancer"]) == ""
+
+
+def test_only_an_ipv4_network_is_read_as_a_documentation_network():
+    """RFC 5737's networks are IPv4: an IPv6 value is no example of them, and no traceback."""
+    first = inputs.DOCUMENTATION_NETWORKS[0]
+    assert render.documentation_network(first)
+    assert not render.documentation_network("::/0")
+    assert not render.documentation_network("2001:db8::/32")
+    assert not render.documentation_network("not a network")

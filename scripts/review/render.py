@@ -539,8 +539,8 @@ def values_read(layer: Layer, node) -> str:
 
 
 def rule_applies(layer: Layer, rule: dict):
-    """Whether the rule applies with the layer's values: True, False, or None where its RuleCondition is decided at
-    deploy time."""
+    """Whether the rule applies with the layer's values: True, False, or neither (the resolver's UNKNOWN) where its
+    RuleCondition is decided at deploy time."""
     when = rule.get("RuleCondition")
     return True if when is None else layer.resolver.value(when)
 
