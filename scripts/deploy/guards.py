@@ -835,12 +835,13 @@ TYPE_CHANGE_WAY = "CloudFormation gives no resource another type under its logic
 
 def type_changes_ahead(deployer, layer, deployed: dict, running: dict, wanted: dict) -> list[str]:
     """make diff's look at what fails a deploy's change set (TYPE_CHANGE_REFUSED): a resource of the stack whose logical
-    id the new template gives another Type, each as "<logical id> (<old type> to <new type>)"; only where it is in both."""
+    id the new template gives another Type, each as "<logical id> (<old type> to <new type>)"; only where it is in both.
+    The deployed template is one layer.template_problem passed: every resource an object with a Type."""
     template, before, after = deployed_and_new(deployer, layer, deployed, running, wanted)
     return [
         f"{logical_id} ({old['Type']} to {new['Type']})"
-        for logical_id, old in sorted((deployed.get("Resources") or {}).items())
-        if (new := template["Resources"].get(logical_id)) and new["Type"] != old.get("Type") and exists(before, old) and exists(after, new)
+        for logical_id, old in sorted(deployed["Resources"].items())
+        if (new := template["Resources"].get(logical_id)) and new["Type"] != old["Type"] and exists(before, old) and exists(after, new)
     ]
 
 
