@@ -46,6 +46,29 @@ def cents(amount: Decimal) -> Decimal:
     return amount.quantize(D("0.01"), ROUND_HALF_UP)
 
 
+# The hand computations below write each formula out themselves and take its figures from scripts/prices.yaml (a list
+# price, an assumed usage, the hours in a month), as the other tests take sizes and counts from params/: a price update
+# there is an edit of the table and a make review, not of these tests.
+def listed(name: str) -> Decimal:
+    """A list price of scripts/prices.yaml, in US dollars."""
+    return D(str(cost.load_prices()["prices"][name]["usd"]))
+
+
+def assumed(name: str) -> Decimal:
+    """An assumed usage of scripts/prices.yaml (1 LCU on average, 20 releases a month)."""
+    return D(str(cost.load_prices()["assumptions"][name]["value"]))
+
+
+def hours() -> Decimal:
+    """The hours in a month that scripts/prices.yaml prices hourly items for (730)."""
+    return D(str(cost.load_prices()["hours_per_month"]))
+
+
+def per(name: str) -> str:
+    """A price as the document writes it with what it is charged for: "$0.008 per LCU-hour"."""
+    return f"{cost.price_text(listed(name))} per {cost.load_prices()['prices'][name]['per']}"
+
+
 def copy_output(destination):
     """The generated templates and configurations, without any review document."""
     shutil.copytree(ROOT / "output", destination, ignore=shutil.ignore_patterns("review"))
@@ -794,7 +817,8 @@ def release_minutes(env: str) -> int:
 def per_task_month(env: str) -> Decimal:
     """One Fargate task of env's size, all month, from the list prices (us-east-1, Linux/x86)."""
     v = ENVIRONMENTS[env].values
-    return (D(int(v["TaskCpu"])) / 1024 * D("0.04048") + D(int(v["TaskMemory"])) / 1024 * D("0.004445")) * 730
+    vcpus, gigabytes = D(int(v["TaskCpu"])) / 1024, D(int(v["TaskMemory"])) / 1024
+    return (vcpus * listed("fargate_vcpu_hour") + gigabytes * listed("fargate_gb_hour")) * hours()
 
 
 def target_groups(env: str) -> int:
@@ -803,29 +827,32 @@ def target_groups(env: str) -> int:
 
 
 def test_prod_cost_against_hand_computation(reviewed, written, layer):
-    # The prices are the list prices, written here by hand; the sizes, counts and waits are prod's,
-    # read from params/prod.yaml (today 0.5 vCPU, 1 GB, DesiredCount 2, MaxCapacity 4, BLUE_GREEN).
+    # The prices and assumed usage are scripts/prices.yaml's (today's in the comments); the sizes, counts and waits are
+    # prod's, read from params/prod.yaml (today 0.5 vCPU, 1 GB, DesiredCount 2, MaxCapacity 4, BLUE_GREEN).
     v = ENVIRONMENTS["prod"].values
     desired, most, groups = int(v["DesiredCount"]), int(v["MaxCapacity"]), target_groups("prod")
-    alb_hours = D("0.0225") * 730  # 16.425
-    lcu = 1 * D("0.008") * 730  # 1 LCU on average: 5.84
-    access_logs = 1 * D("0.023") if v["AccessLogsEnabled"] == "true" else D(0)  # 1 GB stored: 0.023
-    public_addresses = len(params.as_list(v["PublicSubnetIds"])) * D("0.005") * 730  # one in each of 2 subnets: 7.30
+    alarm = listed("alarm_metric_month")  # $0.10 a metric
+    alb_hours = listed("alb_hour") * hours()  # 0.0225 × 730: 16.425
+    lcu = assumed("alb_average_lcu") * listed("alb_lcu_hour") * hours()  # 1 LCU on average × 0.008: 5.84
+    access_logs = assumed("s3_gb_stored") * listed("s3_gb_month") if v["AccessLogsEnabled"] == "true" else D(0)  # 1 GB: 0.023
+    subnets = len(params.as_list(v["PublicSubnetIds"]))
+    public_addresses = subnets * listed("public_ipv4_hour") * hours()  # one in each of 2 subnets × 0.005: 7.30
     per_task = per_task_month("prod")  # 0.5 vCPU, 1 GB: 18.02005
     tasks = desired * per_task  # DesiredCount 2: 36.0401
-    kms = D("1.00")  # one customer managed key a month
-    log_ingestion = 1 * D("0.50")  # 1 GB a month
-    target_tracking = 2 * 2 * D("0.10")  # two target-tracking policies, two alarms each
+    kms = listed("kms_key_month")  # one customer managed key a month: 1.00
+    log_ingestion = assumed("logs_gb_ingested_per_month") * listed("logs_ingestion_gb")  # 1 GB a month: 0.50
+    target_tracking = 2 * assumed("target_tracking_alarms_per_policy") * alarm  # two policies, two alarms each: 0.40
     # Target5xx reads one metric, UnhealthyHosts one per target group; SNS topic, e-mail subscription free
-    release_alarms = (1 + groups) * D("0.10")
+    release_alarms = (1 + groups) * alarm
     # alarms: CpuSaturated, MemorySaturated and TasksBelowDesired are metric math reading 2 metrics each,
     # NoHealthyHost one per target group; Elb5xx, SlowResponses read one each: 10 alarm metrics
-    alarms = [2 * D("0.10"), 2 * D("0.10"), 2 * D("0.10"), groups * D("0.10"), D("0.10"), D("0.10")]
-    # BLUE_GREEN: the tasks twice over for BakeTimeMinutes (and at most TestPauseMinutes) at each of 20
-    # releases a month (assumed); ROLLING: no second set
+    alarms = [2 * alarm, 2 * alarm, 2 * alarm, groups * alarm, alarm, alarm]
+    # BLUE_GREEN: the tasks twice over for BakeTimeMinutes (and at most TestPauseMinutes) at each of the
+    # releases a month assumed (20); ROLLING: no second set
     bake_minutes = int(v["BakeTimeMinutes"])
     pause_minutes = int(v["TestPauseMinutes"])
-    overlap = desired * (per_task / 730) * release_minutes("prod") / 60 * 20 if groups == 2 else D(0)  # 10 minutes: 0.16
+    releases = assumed("releases_per_month")
+    overlap = desired * (per_task / hours()) * release_minutes("prod") / 60 * releases if groups == 2 else D(0)  # 10 minutes: 0.16
     expected = {
         "cert-dns": D("0.00"),  # the certificate is free; the zone is made by make zone, outside the layers
         "ci": D("0.00"),  # IAM roles, managed policies and the OIDC provider are free
@@ -854,18 +881,17 @@ def test_prod_cost_against_hand_computation(reviewed, written, layer):
         "assumes its peak) |"
     ) in text
     assert f"| ECS service (2 tasks) | ~$39 | ${cents(tasks):,.2f} |" in text
-    assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × $0.04048 per vCPU-hour" in text
-    assert f"1 LCU on average (assumed) × $0.008 per LCU-hour × 730 hours | ${cents(lcu):,.2f} |" in text
-    assert (
-        f"| CpuSaturatedAlarm | alarm | 2 metrics × $0.10 per standard-resolution alarm metric a month | ${cents(alarms[0]):,.2f} |" in text
-    )
+    assert f"× ({cost.number(D(int(v['TaskCpu'])) / 1024)} vCPU × {cost.price_text(listed('fargate_vcpu_hour'))} per vCPU-hour" in text
+    average_lcu = f"{cost.number(assumed('alb_average_lcu'))} LCU on average (assumed)"
+    assert f"{average_lcu} × {per('alb_lcu_hour')} × {cost.number(hours())} hours | ${cents(lcu):,.2f} |" in text
+    assert f"| CpuSaturatedAlarm | alarm | 2 metrics × {per('alarm_metric_month')} | ${cents(alarms[0]):,.2f} |" in text
     if v["DeploymentStrategy"] != "BLUE_GREEN":
         return  # prod switched: no second set of tasks (ROLLING), or one for the shifting too (CANARY, LINEAR)
     assert (
         f"| Service | second set of tasks during releases | {desired} task{'s' * (int(desired) != 1)} × {bake_minutes + pause_minutes} min "
         f"(BakeTimeMinutes {bake_minutes}"
-        f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × 20 releases a month (assumed) "
-        f"× ${(per_task / 730).quantize(D('0.0001'), ROUND_HALF_UP)} a task-hour "
+        f"{f' + TestPauseMinutes {pause_minutes} at most' if pause_minutes else ''}) × {cost.number(releases)} releases a month (assumed) "
+        f"× ${(per_task / hours()).quantize(D('0.0001'), ROUND_HALF_UP)} a task-hour "
         f"| ${cents(overlap):,.2f} |"
     ) in text
 
@@ -883,30 +909,33 @@ def test_the_second_set_of_tasks_is_priced_for_the_shifting_the_bake_and_at_most
 
 
 def staging_expected():
-    """staging's cost per layer, computed by hand from the list prices with staging's sizes and counts
-    from params/staging.yaml (today 0.5 vCPU, 1 GB, DesiredCount 1, ROLLING, access logs off)."""
+    """staging's cost per layer, computed by hand from scripts/prices.yaml's prices and assumptions with staging's sizes
+    and counts from params/staging.yaml (today 0.5 vCPU, 1 GB, DesiredCount 1, ROLLING, access logs off)."""
     v = ENVIRONMENTS["staging"].values
     groups = target_groups("staging")
-    alb_hours = D("0.0225") * 730  # 16.425
-    lcu = 1 * D("0.008") * 730  # 5.84
-    access_logs = 1 * D("0.023") if v["AccessLogsEnabled"] == "true" else D(0)  # off: the bucket stays empty
-    public_addresses = len(params.as_list(v["PublicSubnetIds"])) * D("0.005") * 730  # 7.30
+    alarm = listed("alarm_metric_month")
+    alb_hours = listed("alb_hour") * hours()  # 16.425
+    lcu = assumed("alb_average_lcu") * listed("alb_lcu_hour") * hours()  # 5.84
+    access_logs = assumed("s3_gb_stored") * listed("s3_gb_month") if v["AccessLogsEnabled"] == "true" else D(0)  # off: empty
+    public_addresses = len(params.as_list(v["PublicSubnetIds"])) * listed("public_ipv4_hour") * hours()  # 7.30
     per_task = per_task_month("staging")
     tasks = int(v["DesiredCount"]) * per_task  # DesiredCount 1: 18.02005
-    overlap = int(v["DesiredCount"]) * (per_task / 730) * release_minutes("staging") / 60 * 20 if groups == 2 else D(0)
-    kms = D("1.00")
+    releases = assumed("releases_per_month")
+    overlap = int(v["DesiredCount"]) * (per_task / hours()) * release_minutes("staging") / 60 * releases if groups == 2 else D(0)
+    kms = listed("kms_key_month")
+    logs = assumed("logs_gb_ingested_per_month") * listed("logs_ingestion_gb")
     expected = {
         "ci": D("0.00"),  # when staging enables it (not today): IAM is free
         "cert-dns": D("0.00"),  # the certificate is free
         "alb": cents(alb_hours) + cents(lcu) + cents(public_addresses) + cents(access_logs),  # 29.57
         "waf": waf_cost(),  # 12.10
         # ROLLING: both alarms read one metric (the primary target group's); no e-mail address, no subscription: 1.20
-        "release-alarms": cents((1 + groups) * D("0.10")) + cents(kms),
+        "release-alarms": cents((1 + groups) * alarm) + cents(kms),
         # KMS key, 1 GB of logs; ROLLING: no second set of tasks priced: 19.52
-        "service": cents(tasks) + cents(overlap) + cents(kms) + cents(1 * D("0.50")),
-        "scaling": cents(2 * 2 * D("0.10")),  # 0.40
+        "service": cents(tasks) + cents(overlap) + cents(kms) + cents(logs),
+        "scaling": cents(2 * assumed("target_tracking_alarms_per_policy") * alarm),  # two policies, two alarms each: 0.40
         # 3 metric-math alarms of 2 metrics, NoHealthyHost one per target group, 2 alarms of 1: 0.90
-        "alarms": cents((6 + groups + 2) * D("0.10")),
+        "alarms": cents((6 + groups + 2) * alarm),
     }
     return {name: amount for name, amount in expected.items() if ENVIRONMENTS["staging"].deploys(name)}
 
@@ -914,8 +943,10 @@ def staging_expected():
 def waf_cost():
     """The waf layer a month: the web ACL with its 5 rules (the per-IP rate limit and 4 AWS managed
     rule groups) and 1 million requests (assumed), its KMS key, 1 GB of request logs (vended-log ingestion)."""
-    web_acl = D("5.00") + 5 * D("1.00") + 1 * D("0.60")  # 10.60
-    return cents(web_acl) + cents(D("1.00")) + cents(1 * D("0.50"))  # 12.10
+    requests = assumed("waf_million_requests_per_month") * listed("waf_million_requests")
+    web_acl = listed("waf_web_acl_month") + 5 * listed("waf_rule_month") + requests  # 5.00 + 5 × 1.00 + 0.60: 10.60
+    logs = assumed("waf_logs_gb_per_month") * listed("logs_vended_ingestion_gb")
+    return cents(web_acl) + cents(listed("kms_key_month")) + cents(logs)  # + 1.00 + 0.50: 12.10
 
 
 @NEEDS_STAGING
@@ -927,12 +958,16 @@ def test_staging_cost_against_hand_computation(reviewed, written):
     text = written["staging"].decode()
     assert f"| **Total** | | **${total:,.2f}** |" in text
     waf = ENVIRONMENTS["staging"].deploys("waf")  # (today it does)
+    web_acl = listed("waf_web_acl_month") + 5 * listed("waf_rule_month")
+    web_acl += assumed("waf_million_requests_per_month") * listed("waf_million_requests")
+    million = cost.number(assumed("waf_million_requests_per_month"))
     assert waf == (
-        "| WebAcl | web ACL, its rules and requests | $5.00 per WAF web ACL a month + 5 rules (1 rule, 4 rule groups) × $1.00 per WAF "
-        "rule or rule group a month + 1 million requests a month through each web ACL (assumed) × $0.60 per million WAF requests | $10.60 |"
-        in text
+        f"| WebAcl | web ACL, its rules and requests | {per('waf_web_acl_month')} + 5 rules (1 rule, 4 rule groups) × "
+        f"{per('waf_rule_month')} + {million} million requests a month through each web ACL (assumed) × "
+        f"{per('waf_million_requests')} | ${cents(web_acl):,.2f} |" in text
     )
-    assert waf == ("| LogGroup | log ingestion | WAF request logs (vended): 1 GB of WAF request logs a month" in text)
+    waf_logs = cost.number(assumed("waf_logs_gb_per_month"))
+    assert waf == (f"| LogGroup | log ingestion | WAF request logs (vended): {waf_logs} GB of WAF request logs a month" in text)
     # with access logs off (staging's params today), an empty access-log bucket: no storage costed
     costs = {c.item: c for line in reviewed["staging"].layers for c in line.costs}
     logs_off = ENVIRONMENTS["staging"].values["AccessLogsEnabled"] != "true"
@@ -942,37 +977,22 @@ def test_staging_cost_against_hand_computation(reviewed, written):
     # every assumption the figures rest on is printed
     assumptions = text.split("\nAssumptions:\n\n", 1)[1].split("\n\n", 1)[0]
     description = templates.inputs.DEPLOY_TIME["KeepRunningCount"].description
+    table = cost.load_prices()["assumptions"]
+
+    def assumption(name):  # "- 1 LCU on average: the plan's $5-10 a month of LCU is about 0.9 to 1.7 LCU"
+        said = f"- {cost.number(assumed(name))} {table[name]['text']}"
+        return f"{said}: {table[name]['why']}" if "why" in table[name] else said
+
     assert assumptions.splitlines() == [
-        "- 730 hours in a month",
-        "- 1 LCU on average: the plan's $5-10 a month of LCU is about 0.9 to 1.7 LCU",
-        *(
-            [
-                "- 1 million requests a month through each web ACL: about 23 requests a minute on average, a small API's traffic; "
-                "every request the load balancer receives is inspected",
-                "- 1 GB of WAF request logs a month into each WAF log group: about 1 KB per logged request at the assumed 1 million requests a month",
-            ]
-            if waf
-            else []
-        ),
-        *(  # staging's access logs are off today: an empty bucket, no storage assumed
-            [
-                "- 1 GB of access logs stored: a small API's; the lifecycle rule deletes each after AccessLogRetentionDays, so more days keep more of them"
-            ]
-            if not logs_off
-            else []
-        ),
-        "- 1 GB of application logs ingested a month into each log group",
+        f"- {cost.number(hours())} hours in a month",
+        assumption("alb_average_lcu"),
+        *([assumption("waf_million_requests_per_month"), assumption("waf_logs_gb_per_month")] if waf else []),
+        # staging's access logs are off today: an empty bucket, no storage assumed
+        *([assumption("s3_gb_stored")] if not logs_off else []),
+        assumption("logs_gb_ingested_per_month"),
         # only where releases shift traffic (today staging rolls)
-        *(
-            []
-            if ENVIRONMENTS["staging"].values["DeploymentStrategy"] == "ROLLING"
-            else [
-                "- 20 releases a month: about one a working day; each BLUE_GREEN, CANARY or LINEAR release runs the old and the new "
-                "tasks side by side while traffic moves and through the bake time"
-            ]
-        ),
-        "- 2 alarms per target-tracking policy: Application Auto Scaling creates a scale-out and a scale-in alarm for each, "
-        "billed as standard alarms",
+        *([] if ENVIRONMENTS["staging"].values["DeploymentStrategy"] == "ROLLING" else [assumption("releases_per_month")]),
+        assumption("target_tracking_alarms_per_policy"),
         "- the running tasks average the service's DesiredCount all month",
         f'- service: priced with KeepRunningCount=false, its default (set by the deployer at deploy time): "{description}"',
     ]
@@ -1029,13 +1049,17 @@ def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
     layer = collect.Layer("test", "", "stack", template, {"Parameters": {}}, resolver.Resolver(template, {}, {}, "us-east-1"))
     prices = cost.Prices(cost.load_prices())
     costs = {name: cost.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
-    assert costs["Alarm"][0].amount == cents(2 * D("0.10"))  # a metric-math alarm counts each metric it reads
-    assert costs["Fast"][0].amount == D("0.30")  # a high-resolution alarm
-    assert costs["Acl"][0].amount == cents(D("5.00") + 3 * D("1.00") + 1 * D("0.60"))  # 3 rules, 1 million requests assumed
+    assert costs["Alarm"][0].amount == cents(2 * listed("alarm_metric_month"))  # a metric-math alarm counts each metric it reads
+    assert costs["Fast"][0].amount == listed("alarm_high_resolution_metric_month")  # a high-resolution alarm
+    requests = assumed("waf_million_requests_per_month") * listed("waf_million_requests")
+    assert costs["Acl"][0].amount == cents(listed("waf_web_acl_month") + 3 * listed("waf_rule_month") + requests)  # 3 rules
     assert "3 rules (2 rules, 1 rule group)" in costs["Acl"][0].basis
-    assert costs["WafLogs"][0].amount == cents(1 * D("0.50")) and costs["WafLogs"][0].basis.startswith("WAF request logs (vended)")
-    assert costs["AppLogs"][0].amount == D("0.50") and "application logs" in costs["AppLogs"][0].basis
-    assert costs["Key"][0].amount == D("1.00") and "each of the first two yearly rotations" in costs["Key"][0].basis
+    waf_logs = assumed("waf_logs_gb_per_month") * listed("logs_vended_ingestion_gb")
+    assert costs["WafLogs"][0].amount == cents(waf_logs) and costs["WafLogs"][0].basis.startswith("WAF request logs (vended)")
+    app_logs = assumed("logs_gb_ingested_per_month") * listed("logs_ingestion_gb")
+    assert costs["AppLogs"][0].amount == cents(app_logs) and "application logs" in costs["AppLogs"][0].basis
+    key = listed("kms_key_month")
+    assert costs["Key"][0].amount == key and "each of the first two yearly rotations" in costs["Key"][0].basis
     assert costs["Topic"][0].amount == costs["Provider"][0].amount == D("0.00")
     assert (costs["Thing"][0].label, costs["Thing"][0].amount) == ("not priced", None)
 
@@ -1168,10 +1192,25 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
     assert cost.load_prices() == yaml.safe_load(cost.PRICES.read_text(encoding="utf-8"))
 
 
+# Where an edit below replaces a value an operator updates (a price, the hours in a month), it finds the value by its
+# key: the table's figures are not copied here.
+ALB_HOUR_USD = re.compile(r"(?<=\n  alb_hour: \{usd: )[^,]+")
+HOURS_PER_MONTH = re.compile(r"(?<=\nhours_per_month: )[^ \n]+")
+
+
+def edited(text: str, old, new: str) -> str:
+    """text with its first `old` (a text, or a pattern whose match is the value to replace) made `new`."""
+    if isinstance(old, re.Pattern):
+        assert old.search(text), old.pattern
+        return old.sub(lambda _: new, text, count=1)
+    assert old in text
+    return text.replace(old, new, 1)
+
+
 @pytest.mark.parametrize(
     ("edit", "said"),
     [
-        (("usd: 0.0225,", "usd: 0.0225x,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        ((ALB_HOUR_USD, "0.0225x"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
         (
             ("  alb_hour: {", "  alb_hours_typo: {"),
             "scripts/prices.yaml: items.alb_hours.price: 'alb_hour' is no entry of prices; allowed: ",
@@ -1181,7 +1220,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ("[alb_hours, alb_lcu, alb_public_ipv4]", "[alb_hours, alb_lcus, alb_public_ipv4]"),
             "resource_types.AWS::ElasticLoadBalancingV2::LoadBalancer: ['alb_lcus'] no entry",
         ),
-        (("hours_per_month: 730", "hours_per_month: -730"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
+        ((HOURS_PER_MONTH, "-730"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
         (
             ("formula: hourly, price: alb_hour}", "formula: hourly}"),
             "items.alb_hours: price missing or not text; formula hourly reads them",
@@ -1205,7 +1244,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ("zero_when: {parameter: AccessLogsEnabled,", "zero_when: {parameter: AccessLogsEnable,"),
             ".zero_when: allowed: {parameter: <an input",
         ),
-        (("usd: 0.0225,", "usd: 1e24,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        ((ALB_HOUR_USD, "1e24"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
         (("  - data transfer out of AWS\n", "  - {data: transfer}\n"), "scripts/prices.yaml: not_included[1]: allowed: text, what the"),
         (
             ("  - layer: waf  #", "  - layer: wfa  #"),
@@ -1256,7 +1295,7 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
         ),
         # each was accepted: hours of nothing, a range of three bounds, an entry with a key no reader reads, the
         # plan's total missing, no text where one was said; or a traceback (a list for an assumption, a mapping for a list)
-        (("hours_per_month: 730", "hours_per_month: 0"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
+        ((HOURS_PER_MONTH, "0"), "scripts/prices.yaml: hours_per_month: allowed: a number above 0"),
         (("range: [60, 80]", "range: [60, 70, 80]"), "plan.range: allowed: the plan total's lowest and highest dollars"),
         (
             ("  - layer: waf  #", "  - where: x\n    layer: waf  #"),
@@ -1302,9 +1341,9 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
             ('alb_hours: {label: "load balancer hours", ', "alb_hours: {"),
             "scripts/prices.yaml: items.alb_hours: label missing or not text; formula hourly reads them",
         ),
-        (("usd: 0.0225,", "usd: true,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
-        (("usd: 0.0225,", "usd: 1000000000000,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
-        (("usd: 0.0225,", "usd: .nan,"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        ((ALB_HOUR_USD, "true"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        ((ALB_HOUR_USD, "1000000000000"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
+        ((ALB_HOUR_USD, ".nan"), "scripts/prices.yaml: prices.alb_hour: allowed: {usd: <a number from 0, below 10^12"),
     ],
     ids=[
         "a price not a number",
@@ -1366,10 +1405,9 @@ def test_price_table_reads_as_the_pure_python_safe_load_reads_it():
 def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key(tmp_path, edit, said):
     """The table invites edits ("Change a price here"): a typo was a traceback (decimal.InvalidOperation, KeyError)."""
     text = cost.PRICES.read_text()
-    assert edit[0] in text
     path = tmp_path / "scripts" / "prices.yaml"
     path.parent.mkdir()
-    path.write_text(text.replace(edit[0], edit[1], 1))
+    path.write_text(edited(text, *edit))
     with pytest.raises(cost.PriceTableError) as refused:
         cost.load_prices(path)
     assert refused.value.code == 2
@@ -1379,15 +1417,14 @@ def test_an_edit_of_the_price_table_that_cannot_price_is_one_line_naming_the_key
 
 @pytest.mark.parametrize(
     "edit",
-    [("scaling_peak_share: 0.5", "scaling_peak_share: 1"), ("range: [60, 80]", "range: [70, 70]"), ("usd: 0.0225,", "usd: 0,")],
+    [("scaling_peak_share: 0.5", "scaling_peak_share: 1"), ("range: [60, 80]", "range: [70, 70]"), (ALB_HOUR_USD, "0")],
     ids=["a peak share of the whole month", "a plan range of one amount", "a price of nothing"],
 )
 def test_an_edit_of_the_price_table_at_the_edge_of_what_is_allowed_is_read(tmp_path, edit):
     # "a share of the month from 0 to 1" and "lowest and highest dollars": their ends are edits the table allows
     text = cost.PRICES.read_text()
-    assert edit[0] in text
     path = tmp_path / "prices.yaml"
-    path.write_text(text.replace(edit[0], edit[1], 1))
+    path.write_text(edited(text, *edit))
     assert cost.load_prices(path)["plan"] is not None
 
 
@@ -1437,7 +1474,7 @@ def test_the_plan_environment_is_one_of_the_projects_params_and_any_for_another_
     [({}, None), ({"Scheme": "internal"}, 0), ({"IpAddressType": "dualstack-without-public-ipv4"}, 0), ({"Subnets": "subnet-a,,"}, 1)],
 )
 def test_public_ipv4_addresses_are_costed_per_subnet_of_an_internet_facing_load_balancer(reviewed, given, addresses):
-    # $0.005 an address-hour (scripts/prices.yaml): one address per subnet, none for an internal load
+    # an address-hour's price (scripts/prices.yaml) for each address: one per subnet, none for an internal load
     # balancer or one without public IPv4; None: as many as prod's PublicSubnetIds.
     (alb,) = [layer for layer in reviewed["prod"].layers if layer.name == "alb"]
     name, resource = next((n, r) for n, r in alb.resources.items() if r["Type"] == "AWS::ElasticLoadBalancingV2::LoadBalancer")
@@ -1446,7 +1483,7 @@ def test_public_ipv4_addresses_are_costed_per_subnet_of_an_internet_facing_load_
     amount, _ = cost.public_ipv4(cost.load_prices()["items"]["alb_public_ipv4"], name, changed, alb, prices, [])
     if addresses is None:
         addresses = len(params.as_list(ENVIRONMENTS["prod"].values["PublicSubnetIds"]))
-    assert amount == addresses * D("0.005") * 730
+    assert amount == addresses * listed("public_ipv4_hour") * hours()
 
 
 def test_the_price_table_has_nothing_the_estimate_cannot_use():
