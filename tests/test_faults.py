@@ -953,6 +953,22 @@ def test_a_garbled_output_file_is_replaced_like_any_other(tmp_path):
     assert json.loads((out / "alb.json").read_text())["Resources"]
 
 
+def test_a_directory_where_a_generated_file_goes_is_named_and_the_files_moved_before_it_go_back(tmp_path, capsys):
+    # no stand-in for the disk: keep_previous keeps nothing of a directory (a hard link to one is refused, EPERM),
+    # and the move itself then names it as the system says it
+    out = tmp_path / "out"
+    generated_then_all_outdated(out)
+    blocked = out / "service.json"
+    blocked.unlink()
+    blocked.mkdir()
+    before = snapshot(out)
+    assert generate_in_process(out, "--no-lint") == 1
+    err = generation_stderr(capsys)
+    assert err == f"error: cannot write {blocked}: Is a directory; nothing was changed\n", err
+    assert snapshot(out) == before and blocked.is_dir()
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []
+
+
 def test_a_put_back_the_disk_refuses_too_is_said_not_hidden(tmp_path, capsys, monkeypatch):
 
     from templates import generation
@@ -995,9 +1011,16 @@ def test_a_template_cfn_lint_rejects_is_not_written_and_fails_the_check(tmp_path
     assert generate_in_process(out) == 1
     err = generation_stderr(capsys)
     assert f"{out}/scaling.json" in err and "nothing was written" in err and ".staging-" not in err
+    *problems, summary = err.splitlines()  # cfn-lint's lines as it words them, then their count
+    assert problems and summary == f"cfn-lint: {len(problems)} problems; nothing was written", err
     assert snapshot(out) == before
     # written anyway (as --no-lint does), the check that `make deploy` runs first still refuses it
     assert generate_in_process(out, "--no-lint") == 0
+    # and so does make templates, which then writes nothing: it lints the templates already in place too, not the changed alone
+    capsys.readouterr()
+    assert generate_in_process(out) == 1
+    err = generation_stderr(capsys)
+    assert f"{out}/scaling.json" in err and err.endswith("; nothing was written\n"), err
     assert generate_in_process(out, "--check") == 1
     assert "cfn-lint:" in capsys.readouterr().err
 

@@ -347,13 +347,21 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     assert f"stale: {out}/alb.json differs from what generation produces" in check.stderr
     assert f"stale: {out}/service.json is missing; generation produces it" in check.stderr
     assert [name for name in unused if f"{name} is produced by no layer" in check.stderr] == unused
+    for layer in templates.OPTIONAL_LAYERS:  # and why: the layer left the environment's enabled_layers
+        assert (
+            f"stale: {out}/prod/{layer}.json is produced by no layer or environment now: {layer} is not in enabled_layers of "
+            f"{params_dir}/prod.yaml\n" in check.stderr
+        ), check.stderr
     assert (
         f"{out}/gone/ is no environment's: there is no {params_dir}/gone.yaml; restore it to keep gone, or run "
         f"`.venv/bin/python generate.py --output-dir {out} --params-dir {params_dir}`, which removes {out}/gone/"  # not output/
         in check.stderr
     )
     assert "gone/alb.json" not in check.stderr
-    assert generate_main(*base[2:], "--no-lint").returncode == 0
+    written = generate_main(*base[2:], "--no-lint")
+    assert written.returncode == 0, written
+    # alb.json and service.json written; prod's unused configurations and gone/alb.json removed
+    assert f", 2 written, {len(unused) + 1} removed\n" in written.stdout, written.stdout
     assert not (out / "gone" / "alb.json").exists() and not any((out / name).exists() for name in unused)
     assert json.loads((out / "alb.json").read_text())["Resources"] and (out / "service.json").is_file()
 
@@ -625,6 +633,21 @@ def test_a_generated_file_that_cannot_be_read_is_said_so_not_said_to_differ(tmp_
     ), ran.stderr
 
 
+def test_a_fifo_or_a_directory_in_place_of_a_generated_file_is_said_to_differ_not_to_be_unreadable(tmp_path):
+    # how_changed: read permission is no fix for what is no regular file; the check neither blocks on the FIFO
+    out = shutil.copytree(ROOT / "output", tmp_path / "out")
+    fifo, directory = out / "alb.json", out / "service.json"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    directory.unlink()
+    directory.mkdir()
+    ran = generate_main("--check", "--no-lint", "--output-dir", out)
+    assert ran.returncode == 1, ran
+    for path in (fifo, directory):
+        assert f"stale: {path} differs from what generation produces\n" in ran.stderr, ran.stderr
+    assert "cannot be read" not in ran.stderr, ran.stderr
+
+
 def review_title(env: str) -> str:
     return generation.REVIEW_TITLE.format(env=env) + "\n"
 
@@ -634,6 +657,9 @@ def review_title(env: str) -> str:
     [
         # a review document's title, but no document's name: review/<env>.md alone is the review's
         ("review/nowhere.txt", lambda: review_title("nowhere")),
+        # the same as a .json: no configuration either, since review/ is no environment's directory (the stale
+        # configurations' glob reaches it)
+        ("review/nowhere.json", lambda: review_title("nowhere")),
         # a configuration's own tags, in a directory no environment can be named (ENV_NAME: lower-case letters and digits)
         ("Nowhere/alb.json", lambda: json.dumps({"Parameters": {}, "Tags": templates.own_tags("Nowhere", "alb")})),
         # a configuration's own tags, in a file too large to be one generation wrote (read_regular_file refuses it)
@@ -644,7 +670,13 @@ def review_title(env: str) -> str:
         # beside the layer templates, a name no layer has, with the tags written_here would look for
         ("nowhere.json", lambda: json.dumps({"Parameters": {}, "Tags": templates.own_tags("nowhere.json", "nowhere")})),
     ],
-    ids=["review title, other suffix", "own tags, no environment's name", "own tags, too large", "no layer's name"],
+    ids=[
+        "review title, other suffix",
+        "review title, a configuration's suffix",
+        "own tags, no environment's name",
+        "own tags, too large",
+        "no layer's name",
+    ],
 )
 def test_a_file_generation_cannot_have_written_is_refused_whatever_it_holds_and_kept(tmp_path, name, content):
     out = tmp_path / "out"
@@ -699,20 +731,25 @@ def test_a_long_path_that_cannot_be_searched_is_said_by_its_two_ends(tmp_path, m
     # past 120 characters, the place inside --output-dir is its first and last 60 (a path of PATH_MAX was 4096)
     out = tmp_path / "out"
     out.mkdir()
-    deep = Path(*["d" * 100] * 3, "e" * 100)
     walk = os.walk
+    for deep, whole in (
+        (Path(*["d" * 100] * 3, "e" * 100), False),
+        (Path("d" * 59, "e" * 60), True),  # 120 characters: said whole
+        (Path("d" * 60, "e" * 60), False),  # one more: by its two ends
+    ):
 
-    def refused(top, onerror=None, **kwargs):
-        if Path(top) == out:
-            onerror(PermissionError(13, "Permission denied", str(out / deep)))
-        return walk(top, onerror=onerror, **kwargs)
+        def refused(top, onerror=None, deep=deep, **kwargs):
+            if Path(top) == out:
+                onerror(PermissionError(13, "Permission denied", str(out / deep)))
+            return walk(top, onerror=onerror, **kwargs)
 
-    monkeypatch.setattr(generation.os, "walk", refused)
-    ran = generate_main("--no-lint", "--output-dir", out)
-    assert ran.returncode == 2 and ran.stderr.splitlines() == [
-        f"error: {out}/ cannot be searched at {str(deep)[:60]}...{str(deep)[-60:]}: Permission denied",
-        "nothing was written",
-    ], ran
+        monkeypatch.setattr(generation.os, "walk", refused)
+        ran = generate_main("--no-lint", "--output-dir", out)
+        where = str(deep) if whole else f"{str(deep)[:60]}...{str(deep)[-60:]}"
+        assert ran.returncode == 2 and ran.stderr.splitlines() == [
+            f"error: {out}/ cannot be searched at {where}: Permission denied",
+            "nothing was written",
+        ], ran
 
 
 def test_a_network_id_whose_default_is_an_example_is_no_template_default_and_every_configuration_gives_it():
@@ -825,6 +862,8 @@ def test_a_check_reads_the_files_of_one_generation(tmp_path):
 
 
 def test_make_templates_waits_for_a_run_reading_output_and_gives_up_after_its_bound(tmp_path, monkeypatch, capsys):
+    # the bound the README gives the wait (its table of failures), shortened below
+    assert f"given up after {generation.OUTPUT_WAIT_SECONDS} s;" in (ROOT / "README.md").read_text()
     out = tmp_path / "out"
     assert generate_main("--no-lint", "--output-dir", out).returncode == 0
     monkeypatch.setattr(generation, "OUTPUT_WAIT_SECONDS", 0.3)
