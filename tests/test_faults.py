@@ -2687,7 +2687,7 @@ def test_a_full_disk_under_stdout_is_one_line_from_the_other_tools(argv):
     assert (ran.returncode, ran.stderr) == (1, STDOUT_LOST)
 
 
-@pytest.mark.parametrize("port", ["99999", "-1", "10" * 15, "0x50"])
+@pytest.mark.parametrize("port", ["65536", "99999", "-1", "10" * 15, "0x50"])
 def test_a_sandbox_port_out_of_range_is_refused_before_a_server_starts(tmp_path, port, capsys, monkeypatch):
     import emulator.sandbox as s
 
@@ -2758,7 +2758,10 @@ def test_make_sandbox_says_where_the_server_it_started_runs_and_make_sandbox_sto
         started = sandbox_cli("start", state_dir=state)
         box = Sandbox(state)
         assert started.returncode == 0 and box.running(), started
-        assert started.stdout.splitlines()[0] == f"sandbox running at {box.endpoint} (PID {box.pid}), seeded with the Phase 5.14 resources"
+        assert started.stdout.splitlines() == [
+            f"sandbox running at {box.endpoint} (PID {box.pid}), seeded with the Phase 5.14 resources",
+            "deploy into it with: make deploy YES=1 (ENV=sandbox is the default); its log: .sandbox/server.log",
+        ]
         assert box.seeded_region() == environment_region()
         assert sandbox_cli("stop", state_dir=state).stdout == "sandbox stopped, and every stack deployed in it with it\n"
         assert not box.running()
@@ -2848,7 +2851,7 @@ def test_a_server_that_refuses_the_status_request_is_one_that_answers(tmp_path, 
             pass
 
     with http.server.HTTPServer(("127.0.0.1", 0), Refusing) as server:
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         try:
             monkeypatch.setattr(Sandbox, "running_endpoint", lambda self: f"http://127.0.0.1:{server.server_address[1]}")
             assert Sandbox(tmp_path / "state").answers()
@@ -3785,3 +3788,163 @@ def test_a_sandbox_appends_to_no_symlink_or_fifo_planted_in_its_state_directory(
     ):
         box.start(exit_with_parent=True)
     assert victim.read_text() == "precious\n" and not box.running()
+
+
+def test_a_process_of_another_sandbox_command_naming_the_state_directory_is_not_the_server_nor_stopped(tmp_path):
+    """Only `emulator.sandbox serve` is the server: another of the tool's commands whose command line names the state
+    directory (here `start`, as a stand-in for one still under way) is neither found as the running sandbox nor stopped."""
+    from emulator.sandbox import Sandbox
+
+    state = Sandbox(tmp_path / "state")
+    state.make_state_dir()
+    (state.state_dir / "endpoint").write_text(f"{NOWHERE}\n")
+    other = subprocess.Popen(
+        [sys.executable, "-c", SLEEPING_SERVER, "-m", "emulator.sandbox", "start", "--state-dir", str(state.state_dir)],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        other.stdout.readline()  # it runs
+        assert state.server_pids() == [] and not state.running(), "a start taken for the server"
+        assert sandbox_cli("stop", state_dir=state.state_dir).stdout == "sandbox was not running\n"
+        assert other.poll() is None, "make sandbox-stop stopped a process that is no server"
+    finally:
+        end_sleeping_server(other)
+
+
+def test_a_server_that_never_says_where_it_listens_fails_the_start_within_its_bound_and_is_stopped(tmp_path, monkeypatch):
+    """A server hung in its start (it runs, but never writes its endpoint file): make sandbox gives up after
+    START_TIMEOUT_SECONDS, naming the bound and the log, and stops it, rather than wait for ever."""
+    import emulator.sandbox as s
+
+    class Hung:  # stands in for the server process: it runs on
+        pid = 12345
+
+        def poll(self):
+            return None
+
+    stopped = []
+    looks = []
+
+    def sleep(seconds):
+        looks.append(seconds)
+        assert len(looks) < 1000, "the start waits for the server's endpoint without a bound"
+
+    clock = itertools.count(step=5)  # the wait passes in a few looks
+    monkeypatch.setattr(s, "time", types.SimpleNamespace(monotonic=lambda: next(clock), sleep=sleep))
+    monkeypatch.setattr(s.subprocess, "Popen", lambda *args, **kwargs: Hung())
+    monkeypatch.setattr(s.Sandbox, "stop", lambda self: stopped.append(True) or True)
+    box = s.Sandbox(tmp_path / "state")
+    with pytest.raises(s.SandboxError) as refused:
+        box.start()
+    assert str(refused.value) == f"the sandbox server did not start within {s.START_TIMEOUT_SECONDS} s; see {box.log_file}"
+    assert stopped == [True]
+
+
+def test_a_start_or_stop_waits_for_another_at_most_the_two_minutes_the_readme_gives(tmp_path, monkeypatch):
+    """README: a make sandbox or make sandbox-stop while another is under way waits for it, saying so, up to 2 minutes."""
+    import emulator.sandbox as s
+
+    asked = []
+
+    def never_free(descriptor, how, seconds, waiting, say):
+        asked.append(seconds)
+        say(waiting)
+        return False
+
+    monkeypatch.setattr(s, "flock_within", never_free)
+    refused = sandbox_cli("stop", state_dir=tmp_path / "state")
+    assert asked == [120], asked
+    assert refused.returncode == 2 and refused.stderr == (
+        "waiting for another make sandbox or sandbox-stop to end (at most 120 s)\n"
+        "error: another make sandbox or sandbox-stop has been under way for 120 s; "
+        "when it ends, run this again (make sandbox-status says whether one runs)\n"
+    ), refused
+
+
+def test_a_server_that_takes_the_status_request_but_never_answers_is_given_up_on_within_seconds(tmp_path, monkeypatch):
+    """make sandbox-status of a hung server (the kernel still takes its connections): not answered within
+    ANSWER_TIMEOUT_SECONDS (2 s), it says so at once rather than wait for what will not come."""
+    import socket
+
+    from emulator.sandbox import ANSWER_TIMEOUT_SECONDS, Sandbox
+
+    with socket.create_server(("127.0.0.1", 0)) as hung:  # listens, never accepts nor answers
+        monkeypatch.setattr(Sandbox, "running_endpoint", lambda self: f"http://127.0.0.1:{hung.getsockname()[1]}")
+        started = time.monotonic()
+        assert not Sandbox(tmp_path / "state").answers()
+        waited = time.monotonic() - started
+    assert ANSWER_TIMEOUT_SECONDS <= waited < 5, waited
+
+
+def test_a_seed_whose_ids_params_sandbox_yaml_misses_twice_names_both(capsys):
+    """check_params names every difference, not the first alone: fixing one at a time would take a make sandbox each."""
+    import emulator.sandbox as s
+
+    values = s.environment().values
+    created = {"VpcId": "vpc-0123456789abcdef0", "BackendSecurityGroupId": "sg-0123456789abcdef0"}
+    with pytest.raises(s.SandboxError) as refused:
+        s.check_params(created)
+    assert str(refused.value).splitlines()[1:3] == [
+        f"  parameters.VpcId: {values['VpcId']!r}, but the seed creates 'vpc-0123456789abcdef0'",
+        f"  parameters.BackendSecurityGroupId: {values['BackendSecurityGroupId']!r}, but the seed creates 'sg-0123456789abcdef0'",
+    ]
+
+
+def test_a_restore_the_server_fails_is_an_error_not_a_state_never_saved(tmp_path):
+    """restore() is False only for a name the server saved nothing under (404): a server failing the restore
+    (500) must not pass for that, or the tests would go on from whatever the server holds."""
+    import http.server
+    import threading
+    import urllib.error
+
+    from emulator.sandbox import Sandbox
+
+    class Failing(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.send_error(404 if "never-saved" in self.path else 500)
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Failing) as server:
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        try:
+            box = Sandbox(tmp_path / "state")
+            box.make_state_dir()
+            box.endpoint_file.write_text(f"http://127.0.0.1:{server.server_address[1]}\n")
+            assert box.restore("never-saved") is False
+            with pytest.raises(urllib.error.HTTPError) as failed:
+                box.restore("saved")
+            failed.value.close()
+            assert failed.value.code == 500
+        finally:
+            server.shutdown()
+
+
+def test_make_sandbox_on_a_running_sandbox_leaves_it_and_says_how_to_start_afresh(sandbox):
+    """A second make sandbox must not wipe what is deployed: it says so, and how to start empty if that is what was meant."""
+    result = sandbox_cli("start", state_dir=sandbox.state_dir)
+    assert result.returncode == 0 and result.stderr == "", result
+    assert result.stdout.splitlines() == [
+        f"sandbox already running at {sandbox.endpoint} (PID {sandbox.pid}); left as it is, with what is deployed in it",
+        "to start afresh (empty, seeded again): make sandbox-stop && make sandbox",
+    ]
+
+
+def test_a_server_that_ends_at_its_stop_signal_is_given_the_time_to_and_not_killed(state):
+    """make sandbox-stop asks the server to end (SIGTERM) and waits for it, as the server looks for the signal only
+    five times a second (serve): a kill at once would leave it no chance to end by itself."""
+    ending = (
+        "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *args: (time.sleep(0.3), sys.exit(0)));"
+        " print(flush=True); time.sleep(60)"
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-c", ending, "emulator.sandbox", "serve", "--state-dir", str(state.state_dir)], stdout=subprocess.PIPE
+    )
+    try:
+        server.stdout.readline()  # its handler is in place
+        assert state.server_pids() == [server.pid]
+        assert state.stop()
+        assert server.wait(timeout=10) == 0, "the server was killed, not let end at its stop signal"
+    finally:
+        end_sleeping_server(server)
