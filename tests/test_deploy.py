@@ -4295,6 +4295,26 @@ def test_a_rule_that_may_not_apply_is_not_said_to_fail():
     assert guards.failing_rules(template, {"NamePrefix": ""}, REGION) == []  # DeploymentStrategy not known: it may not apply
 
 
+def test_a_rule_without_a_rule_condition_always_applies_and_is_said_to_fail():
+    # A rule without a RuleCondition: "Default: Rule's assertions will always take effect" (AWS's CDK reference of the
+    # section, https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.CfnRuleProps.html; the section itself:
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html): the deploy is refused
+    # before its change set (mutation audit Y2, mutant: templates.resolver.assertions's applies True -> None without one)
+    template = {
+        "Parameters": {"NamePrefix": {"Type": "String"}},
+        "Rules": {
+            "Named": {
+                "Assertions": [
+                    {"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NamePrefix"}, ""]}]}, "AssertDescription": "NamePrefix is needed"}
+                ]
+            }
+        },
+        "Resources": {},
+    }
+    assert guards.failing_rules(template, {"NamePrefix": ""}, REGION) == ["NamePrefix is needed"]
+    assert guards.failing_rules(template, {"NamePrefix": "swa"}, REGION) == []
+
+
 def test_a_stateful_resource_whose_condition_is_decided_at_deploy_time_is_said_to_be_replaced_by_a_new_name():
     # A condition not known before deploy counts as true: the resource may be there, and a new name replaces it.
     def group(name):
