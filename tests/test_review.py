@@ -7,6 +7,7 @@ checkov runs once for the session (conftest's output_scan, shared with test_scan
 environment's document reads that scan of the layer templates from a scan cache of the module's
 own; tests about something else stub the scan."""
 
+import functools
 import json
 import os
 import re
@@ -49,24 +50,29 @@ def cents(amount: Decimal) -> Decimal:
 # The hand computations below write each formula out themselves and take its figures from scripts/prices.yaml (a list
 # price, an assumed usage, the hours in a month), as the other tests take sizes and counts from params/: a price update
 # there is an edit of the table and a make review, not of these tests.
+@functools.cache
+def price_table() -> dict:
+    return cost.load_prices()
+
+
 def listed(name: str) -> Decimal:
     """A list price of scripts/prices.yaml, in US dollars."""
-    return D(str(cost.load_prices()["prices"][name]["usd"]))
+    return D(str(price_table()["prices"][name]["usd"]))
 
 
 def assumed(name: str) -> Decimal:
     """An assumed usage of scripts/prices.yaml (1 LCU on average, 20 releases a month)."""
-    return D(str(cost.load_prices()["assumptions"][name]["value"]))
+    return D(str(price_table()["assumptions"][name]["value"]))
 
 
 def hours() -> Decimal:
     """The hours in a month that scripts/prices.yaml prices hourly items for (730)."""
-    return D(str(cost.load_prices()["hours_per_month"]))
+    return D(str(price_table()["hours_per_month"]))
 
 
 def per(name: str) -> str:
     """A price as the document writes it with what it is charged for: "$0.008 per LCU-hour"."""
-    return f"{cost.price_text(listed(name))} per {cost.load_prices()['prices'][name]['per']}"
+    return f"{cost.price_text(listed(name))} per {price_table()['prices'][name]['per']}"
 
 
 def copy_output(destination):
@@ -977,7 +983,7 @@ def test_staging_cost_against_hand_computation(reviewed, written):
     # every assumption the figures rest on is printed
     assumptions = text.split("\nAssumptions:\n\n", 1)[1].split("\n\n", 1)[0]
     description = templates.inputs.DEPLOY_TIME["KeepRunningCount"].description
-    table = cost.load_prices()["assumptions"]
+    table = price_table()["assumptions"]
 
     def assumption(name):  # "- 1 LCU on average: the plan's $5-10 a month of LCU is about 0.9 to 1.7 LCU"
         said = f"- {cost.number(assumed(name))} {table[name]['text']}"
