@@ -4315,6 +4315,26 @@ def test_a_rule_without_a_rule_condition_always_applies_and_is_said_to_fail():
     assert guards.failing_rules(template, {"NamePrefix": "swa"}, REGION) == []
 
 
+def test_a_failing_rule_without_a_description_is_still_refused_in_words():
+    # AssertDescription is optional in a rule's assertion
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/rules-section-structure.html): the refusal of one
+    # that fails still says why, not a line ending in ": " (mutation audit Z3, mutant: assertions's default description
+    # "a rule of the template fails" -> "")
+    from scripts.deploy.failure import Failure
+
+    template = {
+        "Parameters": {"NamePrefix": {"Type": "String"}},
+        "Rules": {"Named": {"Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "NamePrefix"}, ""]}]}}]}},
+        "Resources": {},
+    }
+    deployer_ = types.SimpleNamespace(cf=types.SimpleNamespace(meta=types.SimpleNamespace(region_name=REGION)))
+    layer = types.SimpleNamespace(template=json.dumps(template), stack="startupwebapp-alb")
+    with pytest.raises(Failure) as refused:
+        guards.refuse_failing_rules(deployer_, layer, {"NamePrefix": ""})
+    said = str(refused.value)
+    assert said.startswith("error: CloudFormation would refuse startupwebapp-alb's change set: ") and said.split(": ", 2)[2].strip(), said
+
+
 def test_a_stateful_resource_whose_condition_is_decided_at_deploy_time_is_said_to_be_replaced_by_a_new_name():
     # A condition not known before deploy counts as true: the resource may be there, and a new name replaces it.
     def group(name):

@@ -2924,6 +2924,24 @@ def test_an_error_without_words_is_still_one_line_with_its_prefix():
     assert stream.getvalue() == "error: \n"
 
 
+def test_an_error_quoting_text_from_outside_reaches_the_terminal_escaped_on_stderr_with_its_status(monkeypatch):
+    # report() is the one place that prints a ToolError: what its message quotes (a file name, an AWS answer) may hold an
+    # escape sequence that would clear or retitle the terminal, or ring its bell
+    from templates.errors import ToolError, report
+
+    stderr, stdout = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert report(ToolError("cannot read a\x1b[2Jb\x07", code=2)) == 2
+    assert report(ToolError("first\nsecond\n")) == 1
+    # a carriage return or another of the characters str.splitlines() ends a line at, in quoted text, is no line of its own
+    assert report(ToolError("cannot read a\rerror: forged\x85\u2028b")) == 1
+    assert stderr.getvalue() == (
+        "error: cannot read a\\x1b[2Jb\\x07\nerror: first\nerror: second\nerror: cannot read a\\rerror: forged\\x85\\u2028b\n"
+    )
+    assert stdout.getvalue() == ""
+
+
 def test_long_lived_puts_the_collector_back_as_it_was_paused_or_not():
     from templates.errors import long_lived
 
@@ -2997,6 +3015,102 @@ def test_printable_escapes_each_end_of_the_control_character_ranges_and_keeps_ta
         assert printable(f"a{character}b", one_line=True) == f"a{repr(character)[1:-1]}b", repr(character)
     assert printable("a\tb\nc ~") == "a\tb\nc ~"
     assert printable("a\tb\nc ~", one_line=True) == "a\\tb\\nc ~"
+
+
+def test_printable_escapes_what_reorders_a_line_shows_as_nothing_or_is_no_character_by_its_code():
+    # a bidi override turned the rest of a line around, a Hangul filler read as nothing, a lone surrogate (JSON's "\\udc9b")
+    # reached the terminal as a raw byte: each shown by its code, in the four digits Python writes
+    from templates.errors import printable
+
+    for character, shown in [
+        ("\u202a", "\\u202a"),
+        ("\u202e", "\\u202e"),
+        ("\u2066", "\\u2066"),
+        ("\u2069", "\\u2069"),
+        ("\u200b", "\\u200b"),
+        ("\u3164", "\\u3164"),
+        ("\u034f", "\\u034f"),
+        ("\ud800", "\\ud800"),
+        ("\udfff", "\\udfff"),
+        ("\u2028", "\\u2028"),
+    ]:
+        assert printable(f"a{character}b") == f"a{shown}b", repr(character)
+    assert printable("caf\u00e9 \u65e5\u672c") == "caf\u00e9 \u65e5\u672c"  # letters that show stay as they are
+
+
+def test_json_from_outside_nested_past_what_json_parses_is_no_value_not_a_traceback():
+    from templates.errors import untrusted_json
+
+    assert untrusted_json("[" * 100_000 + "]" * 100_000) is None
+    assert untrusted_json("{") is None
+    assert untrusted_json('{"a": [1]}') == {"a": [1]}
+
+
+def test_a_file_of_exactly_the_most_bytes_is_read_and_one_byte_more_refused(tmp_path):
+    from templates.errors import RefusedFile, read_regular_file
+
+    path = tmp_path / "file"
+    path.write_bytes(b"x" * 2048)
+    assert read_regular_file(path, 2048) == b"x" * 2048
+    path.write_bytes(b"x" * 2049)
+    with pytest.raises(RefusedFile, match=r"^larger than 2 KiB; allowed: a params file of at most that$"):
+        read_regular_file(path, 2048, "a params file")
+
+
+def test_a_device_or_a_directory_where_a_file_is_read_is_refused_as_no_regular_file(tmp_path):
+    # /dev/zero never ends, a FIFO blocks: judged by what was opened, before anything is read
+    from templates.errors import RefusedFile, open_regular_file
+
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in ("/dev/zero", tmp_path, fifo):
+        with pytest.raises(RefusedFile, match=r"^not a regular file; allowed: a regular file$"):
+            open_regular_file(path)
+
+
+def test_a_yaml_problem_is_one_line_of_at_most_200_characters_of_what_the_parser_said():
+    from templates.errors import yaml_problem
+
+    class Problem(Exception):
+        problem = "x" * 150 + "\n  " + "y" * 150
+
+    assert yaml_problem(Problem()) == " cannot be read as YAML: " + ("x" * 150 + " " + "y" * 150)[:200]
+
+
+def test_a_tool_that_only_reads_ends_at_once_by_sigpipe_once_its_reader_is_gone():
+    # `make status | head -1`: status 141 as a writer SIGPIPE ended, not main's own end after output no one reads
+    probe = (
+        "import sys, time\n"
+        "from templates.errors import run\n"
+        "def main():\n"
+        "    for n in range(200):\n"
+        "        print('line', n, flush=True)\n"
+        "        time.sleep(0.01)\n"
+        "    print('reached the end', file=sys.stderr)\n"
+        "    return 0\n"
+        "run(main)\n"
+    )
+    tool = subprocess.Popen([sys.executable, "-c", probe], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tool.stdout.readline()
+    tool.stdout.close()  # the reader leaves
+    stderr = tool.stderr.read()
+    assert (tool.wait(timeout=60), stderr) == (-signal.SIGPIPE, "")
+
+
+def test_an_output_of_a_command_that_only_reads_stops_it_once_its_reader_left_and_drops_the_rest():
+    from templates.errors import Output, ReaderGone
+
+    class Gone:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    out = Output(Gone(), goes_on=False)
+    with pytest.raises(ReaderGone):
+        out.write("status\n")
+    assert out.reader_gone and out.write("more") == 4  # dropped from then on, as Python's flush at exit is
 
 
 def test_stop_signals_held_leave_an_ignored_one_ignored_and_say_nothing_of_it():
@@ -3183,6 +3297,22 @@ def test_a_stop_signal_after_a_tool_said_interrupted_changes_nothing(second, mom
         "def main():\n"
         "    os.kill(os.getpid(), signal.SIGTERM)\n"
         "    time.sleep(20)\n"
+        "run(main)\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert (ran.returncode, ran.stderr) == (130, "interrupted\n")
+
+
+def test_a_stop_signal_after_a_main_of_its_own_returned_130_changes_nothing():
+    # a main that says `interrupted` and returns 130 itself (no entry_point, as the deployer's): run() ignores the stop
+    # signals from there, so that a CI cancel's second SIGTERM as it ends does not end the tool by SIGTERM (143)
+    probe = (
+        "import gc, os, signal, sys\n"
+        "from templates.errors import run\n"
+        f"{SECOND_STOP_AS_RUN_ENDS.replace('SECOND', str(int(signal.SIGTERM)))}"
+        "def main():\n"
+        "    print('interrupted', file=sys.stderr)\n"
+        "    return 130\n"
         "run(main)\n"
     )
     ran = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60)
@@ -3788,6 +3918,26 @@ def test_a_sandbox_appends_to_no_symlink_or_fifo_planted_in_its_state_directory(
     ):
         box.start(exit_with_parent=True)
     assert victim.read_text() == "precious\n" and not box.running()
+
+
+def test_a_fifo_someone_reads_planted_in_the_state_directory_is_not_written_either(tmp_path):
+    # (mutation audit Z3) A FIFO with a reader opens at once, without the ENXIO of one no one reads: only the check that
+    # what opened is a regular file keeps make sandbox and sandbox-stop from writing to whoever reads it (mutant:
+    # appended's `stat.S_ISREG(...)` check dropped)
+    from emulator import sandbox
+
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    os.mkfifo(state_dir / "turn.lock")
+    reader = os.open(state_dir / "turn.lock", os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        with (
+            pytest.raises(sandbox.SandboxError, match=f"^{re.escape(str(state_dir / 'turn.lock'))} is not a regular file "),
+            sandbox.Sandbox(state_dir).one_at_a_time(),
+        ):
+            pass
+    finally:
+        os.close(reader)
 
 
 def test_a_process_of_another_sandbox_command_naming_the_state_directory_is_not_the_server_nor_stopped(tmp_path):

@@ -1245,3 +1245,46 @@ def test_a_list_declared_a_string_says_its_items_are_separated_without_spaces(la
             checked += 1
             assert parameter["ConstraintDescription"].endswith("separated by commas without spaces"), (name, parameter)
     assert checked, "no list is declared a String"
+
+
+def declared_in(layer, name) -> list[dict]:
+    return [t["Parameters"][name] for t in layer.values() if name in t.get("Parameters", {})]
+
+
+@pytest.mark.parametrize(
+    "name", ["VpcId", "PublicSubnetIds", "PrivateSubnetIds", "BackendSecurityGroupId", "DatabaseSecretArn", "DatabaseName"]
+)
+def test_the_example_ids_and_the_inputs_that_keep_environments_apart_have_no_default_in_the_console(layer, name):
+    # README: a stack made in the console with the example's, or production's, value would share production's
+    declared = declared_in(layer, name)
+    assert declared and all("Default" not in parameter for parameter in declared), name
+
+
+def test_keep_running_count_starts_false_and_the_values_a_run_sets_are_grouped_apart_in_the_console(layer):
+    # a first create sets DesiredCount (false); the console (generation's Interface metadata) tells a reviewer which values
+    # the deployer sets itself, in groups that each hold some
+    (keep,) = declared_in(layer, "KeepRunningCount")
+    assert (keep["Default"], keep["AllowedValues"]) == ("false", ["true", "false"])
+    for name, template in layer.items():
+        groups = inputs.console_interface(template.get("Parameters", {}))["ParameterGroups"]
+        assert all(group["Parameters"] for group in groups), name  # a group with none is left out
+        assert sorted(p for group in groups for p in group["Parameters"]) == sorted(template.get("Parameters", {})), name
+    groups = inputs.console_interface(layer["service"]["Parameters"])["ParameterGroups"]
+    (each_run,) = [g["Parameters"] for g in groups if g["Label"]["default"].startswith("Set by the deployer at each run")]
+    assert each_run == ["ImageTag", "KeepRunningCount"]
+
+
+def test_the_listener_rules_a_rolling_alb_does_not_output_default_to_empty(layer):
+    # the alb layer outputs them only where traffic shifts: the service takes the empty default then (a parameter
+    # without one, and without a value, fails the stack operation)
+    for name in ("ProductionListenerRuleArn", "TestListenerRuleArn"):
+        declared = declared_in(layer, name)
+        assert declared and all(parameter.get("Default") == "" for parameter in declared), name
+
+
+def test_aws_typed_inputs_carry_no_pattern_of_their_own(layer):
+    # AWS checks the values of its own parameter types (a VPC id, a list of subnet ids); AllowedPattern is a String's
+    for name, template in layer.items():
+        for parameter_name, parameter in template.get("Parameters", {}).items():
+            if parameter["Type"].startswith(("AWS::", "List<")):
+                assert "AllowedPattern" not in parameter and "ConstraintDescription" not in parameter, (name, parameter_name)

@@ -2130,3 +2130,64 @@ def test_a_file_that_cannot_be_opened_for_another_reason_keeps_its_own(tmp_path)
     with pytest.raises(OSError) as raised:
         open_regular_file(loop)
     assert not isinstance(raised.value, RefusedFile), raised.value
+
+
+def built_parameter(layer, name) -> dict:
+    """The template parameter `name` as the layers declare it now (built, not output/'s committed copy)."""
+    return next(t["Parameters"][name] for t in layer.values() if name in t.get("Parameters", {}))
+
+
+# The limits outside this project that templates/inputs.py cites, as the last value each takes and the first it
+# refuses: a bound moved there moves make templates' check and the template's constraint alike, which no test that
+# reads the bound back from the declaration notices. (a release that then fails on AWS, or an alarm that never fires)
+OUTSIDE_LIMITS = [
+    ("WafRateLimit", 100, 99),  # the rate-based rule's minimum in the regions that kept 100
+    ("StopTimeoutSeconds", 120, 121),  # ECS's stopTimeout on Fargate
+    ("TestPauseMinutes", 20160, 20161),  # a lifecycle hook's timeoutInMinutes
+    ("HealthCheckIntervalSeconds", 6, 5),  # above the target groups' 5 s health-check timeout
+    ("HealthyThresholdCount", 2, 1),  # ELB's HealthyThresholdCount, 2 to 10
+    ("HealthyThresholdCount", 10, 11),
+    ("ContainerPort", 1024, 1023),  # the container runs as non-root: no privileged port
+    ("SaturationPercent", 99, 100),  # a task's usage never passes 100: an alarm above 100 never fires
+    ("AlarmPeriodSeconds", 60, 10),  # the load balancer's metrics come once a minute
+    ("LogRetentionDays", 3653, 3650),  # PutRetentionPolicy's values
+    ("LogRetentionDays", 1, 2),
+    ("ApiHostLabel", "a" * 63, "a" * 64),  # a DNS label
+    ("NamePrefix", f"{PROJECT}-abcdefgh", f"{PROJECT}-abcdefghi"),
+    ("ImageTag", "a" * 128, "a" * 129),  # a Docker tag
+    ("ImageTag", "_a", ".a"),
+    ("TestListenerCidr", "203.0.113.0/24", "256.0.0.0/8"),
+    ("ContainerUser", "1:1", "0:0"),  # non-root
+    ("ContainerUser", "4294967294", "4294967295"),  # (uid_t)-1 is no id
+    ("DatabaseName", "a" * 63, "a" * 64),  # PostgreSQL's identifiers
+    ("DomainName", "example.io", "example.x"),
+    ("DomainName", "a" * 58 + ".com", "a" * 59 + ".com"),  # *.<domain> within the certificate's 64 characters
+    ("HealthCheckPath", "/" + "a" * 1023, "/" + "a" * 1024),  # CreateTargetGroup's HealthCheckPath
+    ("HealthCheckPath", "/a-b", "/a b"),
+    (
+        "AlertEmails",
+        ["a@example.com", "b@example.com", "c@example.com"],
+        ["a@example.com", "b@example.com", "c@example.com", "d@example.com"],
+    ),
+    ("GitHubSubjects", ["ref:refs/heads/main"], []),  # no subject: the role trusts no one
+    ("GitHubSubjects", ["ref:refs/tags/v1"], ["ref:refs/pull/1/merge"]),  # never a pull request's ref
+    (
+        "DatabaseSecretArn",
+        f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{PROJECT}/db-AbCdEf",
+        f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{PROJECT}/db-AbCdE",
+    ),
+    ("VpcId", "vpc-0123456789abcdef0", "vpc-0123456789abcdef"),
+]
+
+
+@pytest.mark.parametrize("name, taken, refused", OUTSIDE_LIMITS, ids=[f"{n} {t!r:.20} {r!r:.20}" for n, t, r in OUTSIDE_LIMITS])
+def test_each_outside_limit_is_taken_and_one_past_it_refused_by_make_templates_and_the_console(layer, name, taken, refused):
+    spec = INPUTS[name]
+    assert check_value(spec, taken) is None, (name, taken)
+    assert check_value(spec, refused) is not None, (name, refused)
+    if spec.type.startswith(("AWS::", "List<")):  # AWS checks its own types' values in the console
+        return
+    parameter = built_parameter(layer, name)
+    as_typed = ",".join if spec.is_list else str
+    assert console_takes(parameter, as_typed(taken)), (name, taken)
+    assert not console_takes(parameter, as_typed(refused)), (name, refused)

@@ -724,3 +724,45 @@ def test_a_task_size_written_with_its_unit_is_counted_in_the_units_ecs_counts():
     from templates.resolver import as_number
 
     assert (as_number("0.5 vCPU"), as_number("2 GB"), as_number("512"), as_number(True)) == (512, 2048, 512, None)
+
+
+def test_a_value_put_in_that_makes_a_placeholder_with_the_dollar_before_it_is_not_read_as_one():
+    # "$${P}" with P "{AWS::AccountId}" gives the text ${AWS::AccountId}: a value put in that holds { or } but no $ makes
+    # a placeholder with the text before it, so the partly substituted text is not compared (mutation audit Z3, mutant:
+    # ambiguous_once_substituted's marks "${}" -> "$")
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html)
+    from templates.resolver import changes_nothing
+
+    declared = {"P": {"Type": "String"}}
+    literal = one_topic({"Fn::Sub": "$${P}-${AWS::StackName}"}, parameters=declared)
+    read = one_topic({"Fn::Sub": "${AWS::AccountId}-${AWS::StackName}"}, parameters=declared)
+    assert not changes_nothing(literal, {"P": "{AWS::AccountId}"}, read, {"P": "{AWS::AccountId}"}, "us-east-1")
+
+
+def test_an_fn_select_index_below_zero_is_unknown_not_an_item_counted_from_the_end():
+    # Fn::Select's index "must be a value from zero to N-1"
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-select.html):
+    # AWS refuses -1, which the review must not show as the last item (mutation audit Z3, mutant: the index's pattern
+    # "[0-9]+" -> "-?[0-9]+")
+    resolver = Resolver(one_topic("t"), {}, {}, "us-east-1")
+    assert resolver.value({"Fn::Select": ["-1", ["a", "b"]]}) is UNKNOWN
+    assert resolver.value({"Fn::Select": ["0", ["a", "b"]]}) == "a"
+
+
+def test_a_resources_attribute_in_an_fn_sub_is_named_as_the_resource_and_attribute_it_reads():
+    # ${Other.TopicName} in an output's Fn::Sub reads the resource Other: guards.outputs_changed_ahead compares it by that
+    # name, not as a value unknown before deploy (mutation audit Z3, mutant: naming_resources's `read.split(".")[0] in
+    # resources` -> `read in resources`)
+    template = one_topic("t", parameters={"NamePrefix": {"Type": "String"}})
+    resolver = Resolver(template, {"NamePrefix": "swa"}, {}, "us-east-1")
+    node = {"Fn::Sub": ["${Prefix}/${Other.TopicName}", {"Prefix": {"Ref": "NamePrefix"}}]}
+    assert resolver.value(resolver.naming_resources(node)) == "swa/<Other.TopicName>"
+
+
+def test_a_task_size_written_with_a_lowercase_unit_is_counted_as_ecs_counts_it():
+    # RegisterTaskDefinition takes a task's cpu "as a string using vCPUs (for example, 1 vCPU or 1 vcpu)"
+    # (https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html): the review's cost
+    # reads it as 1024 CPU units, not as no size (mutation audit Z3, mutant: as_number's pattern without re.IGNORECASE)
+    from templates.resolver import as_number
+
+    assert (as_number("1 vcpu"), as_number("0.5 vcpu")) == (1024, 512)
