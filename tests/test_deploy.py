@@ -2292,6 +2292,11 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
             ["--role-arn", "arn:aws:iam::123456789012:user/ci"],
             "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'arn:aws:iam::123456789012:user/ci'",
         ),
+        # an account of 11 digits: no IAM role ARN (CreateChangeSet would be refused it after the lock)
+        (
+            ["--role-arn", "arn:aws:iam::12345678901:role/ci"],
+            "error: CFN_EXECUTION_ROLE_ARN (--role-arn) 'arn:aws:iam::12345678901:role/ci': not an IAM role ARN",
+        ),
         (
             ["--stack", "service", "--image-tag", "v1\nerror: forged"],
             "error: TAG='v1\\nerror: forged': a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line",
@@ -2326,6 +2331,7 @@ def test_a_generated_file_no_generation_writes_is_one_line_before_any_aws_call(a
     ids=[
         "not an ARN",
         "a user's ARN",
+        "an 11-digit account",
         "a newline",
         "a line separator",
         "an override",
@@ -2382,6 +2388,24 @@ def test_the_longest_wait_is_taken_and_one_more_is_refused(aws, argv, variable, 
     aws.clients = pytest.fail
     assert aws.run(*argv, str(most + 1)) == 2
     assert aws.err == f"error: {variable}={most + 1}: allowed: {allowed}\n", aws.err
+
+
+@pytest.mark.parametrize("command", ["verify", "zone"])
+def test_timeout_left_out_is_the_documented_600_seconds(command):
+    # README (make verify, make zone): TIMEOUT= seconds, default 600; a shorter default gave up on a rollout or a
+    # delegation still under way
+    from scripts.deploy import parse, validate
+
+    args = parse([command, "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)])
+    validate(args)
+    assert args.timeout == 600
+
+
+def test_a_tag_with_a_layer_other_than_the_service_is_refused_naming_why_before_any_aws_call(aws):
+    # TAG= is the service layer's image: given with STACK=alb it would look like it meant something
+    aws.clients = pytest.fail
+    assert aws.run("deploy", "--stack", "alb", "--image-tag", "v1") == 2
+    assert aws.err == "error: TAG= (--image-tag) sets the service layer's image; STACK=alb has none\n", aws.err
 
 
 def test_zone_with_a_layer_is_refused_before_any_aws_call(aws):
@@ -2454,6 +2478,17 @@ def test_ctrl_c_in_diff_or_drift_exits_130_not_their_error_code(aws, command):
     aws.clients = interrupted
     assert aws.run(command, "--stack", PROD_LAYERS[0]) == 130
     assert aws.err.startswith("interrupted"), aws.err
+
+
+@pytest.mark.parametrize("command", ["diff", "drift"])
+def test_an_aws_error_in_diff_or_drift_exits_2_not_their_differs_or_drifted(aws, command):
+    # README: diff and drift exit 2 on any error, as their 1 means "differs" and "drifted"
+    def unreachable(*_):
+        raise EndpointConnectionError(endpoint_url=NOWHERE)
+
+    aws.clients = unreachable
+    assert aws.run(command, "--stack", PROD_LAYERS[0]) == 2
+    assert aws.err.startswith("error: "), aws.err
 
 
 def test_a_params_file_that_is_there_but_no_file_is_said_so_not_unknown(aws, tmp_path):

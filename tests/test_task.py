@@ -1160,6 +1160,15 @@ def test_the_action_may_be_lower_case(aws):
     assert aws.run("continue", "--action", "rollback", "--yes") == 0, aws.err
 
 
+def test_continue_without_action_sends_continue(aws):
+    # README (make continue [ACTION=ROLLBACK]): left out, ACTION is CONTINUE, production traffic moves to the release
+    release_in_progress(aws)
+    expected = {"serviceDeploymentArn": DEPLOYMENT, "hookId": HOOK, "action": "CONTINUE"}
+    aws.ecs.add_response("continue_service_deployment", {"serviceDeploymentArn": DEPLOYMENT}, expected)
+    assert aws.run("continue", "--yes") == 0, aws.err
+    assert f"{SERVICE}: CONTINUE sent" in aws.out
+
+
 def test_continue_where_releases_roll_or_on_an_emulator_is_one_line_without_asking_ecs(aws, monkeypatch):
     found = described("service", parameters=PARAMETERS | {"DeploymentStrategy": "ROLLING"})
     found["Stacks"][0]["Outputs"] = [
