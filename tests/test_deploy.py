@@ -13077,6 +13077,23 @@ def test_ctrl_c_at_the_question_says_at_once_that_it_frees_the_lock_first(aws):
     assert f"stopping: freeing the lock this run holds ({LOCK}) first" in aws.err, aws.err
 
 
+def test_ctrl_c_in_a_stack_wait_says_at_once_that_it_frees_the_lock_first(aws):
+    # (mutation audit) a stop inside a wait reaches main as a Failure 130 (the wait says what goes on), not as
+    # KeyboardInterrupt: it is a stop all the same, and freeing the lock is said at once, before AWS's retries
+    aws.caller()  # the account a YES=1 run prints with its question, before it read any stack
+    lock_taken(aws, stack="cert-dns")
+    cert_dns_created(aws, "CREATE_IN_PROGRESS", event("cert-dns", stack("cert-dns"), "CREATE_IN_PROGRESS", 1))
+    lock_freed(aws, stack="cert-dns")
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    assert aws.run("deploy", "--stack", "cert-dns", "--yes", sleep=interrupt, locking=True) == 130, aws.err
+    assert "nothing was cancelled" in aws.err, aws.err  # the wait's Failure 130, not main's KeyboardInterrupt
+    assert f"stopping: freeing the lock this run holds ({LOCK}) first" in aws.err, aws.err
+    aws.ssm.assert_no_pending_responses()  # the lock was read and deleted
+
+
 def test_releases_while_the_service_stack_updates_says_its_release_is_under_way_without_reading_the_lock(aws):
     # the stack changing (a release in its wait, its record written when it ends): no "make rollback asks for TAG=" alarm,
     # and no lock read (the stubbed SSM has no GetParameter answer: a read would fail the run)
