@@ -1119,6 +1119,9 @@ def test_a_change_outside_a_resources_properties_is_listed_and_a_dependent_that_
     # what reads its name, which stays, is not.
     listed = resource_changes(change_set(sandbox_aws, "policy", template("Retain"), {}))
     assert list(listed) == ["Group"] and (listed["Group"]["Action"], listed["Group"]["Details"]) == ("Modify", []), listed
+    # Scope "indicates which resource attribute is triggering this update, such as ... Metadata, Properties, or Tags"
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html): not its Properties
+    assert "Properties" not in listed["Group"]["Scope"], listed
 
 
 def test_a_failed_create_rolls_back_to_rollback_complete(sandbox_aws):
@@ -2323,3 +2326,147 @@ def test_new_tags_on_a_stack_one_of_whose_resources_was_deleted_by_hand_do_not_f
     deploy(sandbox_aws, "alb", body("alb"), changed(given, "HealthCheckIntervalSeconds") | wired, Tags=retagged)
     stack = sandbox_aws.cloudformation.describe_stacks(StackName="alb")["Stacks"][0]
     assert OWNER_TAG in stack["Tags"], stack
+
+
+# Helper Z5's mutation audit of emulator/moto_compat.py's older parts: behaviours no test pinned.
+
+
+def test_an_update_stack_of_the_stack_tags_alone_says_when_it_was_last_updated(sandbox_aws):
+    # The deployer's UpdateStack for new stack tags alone: AWS returns LastUpdatedTime once the stack "has been updated at
+    # least once" (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html), make status shows it
+    given = {"Items": "a,b", "Count": "1"}
+    deploy(sandbox_aws, "retagged", ssm_template("one"), {"Tag": "one"} | given)
+    assert "LastUpdatedTime" not in sandbox_aws.cloudformation.describe_stacks(StackName="retagged")["Stacks"][0]
+    sandbox_aws.cloudformation.update_stack(
+        StackName="retagged",
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": key, "UsePreviousValue": True} for key in ("Tag", *given)],
+        Tags=[OWNER_TAG],
+    )
+    (updated,) = sandbox_aws.cloudformation.describe_stacks(StackName="retagged")["Stacks"]
+    assert updated["Tags"] == [OWNER_TAG]
+    assert updated["LastUpdatedTime"] >= updated["CreationTime"]
+
+
+def test_a_stack_updated_through_a_change_set_shows_the_description_of_its_new_template(sandbox_aws):
+    # DescribeStacks' Description is the template's (Description in
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_Stack.html): moto kept the first one's
+    def described(text: str, value: str) -> str:
+        return json.dumps(json.loads(ssm_template(value)) | {"Description": text})
+
+    deploy(sandbox_aws, "described", described("first", "one"), {"Tag": "one"})
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="described")["Stacks"][0]["Description"] == "first"
+    deploy(sandbox_aws, "described", described("second", "two"), {"Tag": "one"})
+    assert sandbox_aws.cloudformation.describe_stacks(StackName="described")["Stacks"][0]["Description"] == "second"
+
+
+def test_a_rule_reads_a_parameter_left_out_as_its_default_and_fn_or_holds_when_either_side_does(sandbox_aws):
+    # Rule functions (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/intrinsic-function-reference-rules.html):
+    # Fn::Or "returns true if any one of the specified conditions evaluate to true"; a rule checks the values the stack
+    # would get, a parameter left out having its Default (rules-section-structure.html: "before anything changes")
+    template = json.loads(ssm_template({"Ref": "Tag"}))
+    template["Rules"] = {
+        "TagWhenCounted": {
+            "RuleCondition": {"Fn::Or": [{"Fn::Equals": [{"Ref": "Count"}, "1"]}, {"Fn::Equals": [{"Ref": "Count"}, "2"]}]},
+            "Assertions": [{"Assert": {"Fn::Not": [{"Fn::Equals": [{"Ref": "Tag"}, ""]}]}, "AssertDescription": "Tag is needed"}],
+        }
+    }
+    template = json.dumps(template)
+    for given in ({"Tag": ""}, {"Tag": "", "Count": "2"}):  # Count left out: its Default, 1
+        with pytest.raises(ClientError, match="Tag is needed") as refused:
+            change_set(sandbox_aws, "ruled", template, given)
+        assert refused.value.response["Error"]["Code"] == "ValidationError"
+    assert change_set(sandbox_aws, "ruled", template, {"Tag": "", "Count": "3"})["Status"] == "CREATE_COMPLETE"
+
+
+def test_a_change_set_of_a_template_written_otherwise_to_the_same_values_cannot_be_executed(sandbox_aws):
+    # The no-change change set the emulator itself fails (a new Description alone, issue #2027 above): FAILED with
+    # ExecutionStatus UNAVAILABLE, as moto's own, and ExecuteChangeSet refuses it; one that "can't be used" is
+    # InvalidChangeSetStatus (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ExecuteChangeSet.html,
+    # ExecutionStatus in https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html)
+    deploy(sandbox_aws, "rewritten", ssm_template("one"), {"Tag": "one"})
+    rewritten = json.dumps(json.loads(ssm_template("one")) | {"Description": "the same stack, described"})
+    again = change_set(sandbox_aws, "rewritten", rewritten, {"Tag": "one"})
+    assert (again["Status"], again.get("StatusReason"), again["ExecutionStatus"]) == ("FAILED", NO_CHANGES, "UNAVAILABLE")
+    with pytest.raises(ClientError) as refused:
+        sandbox_aws.cloudformation.execute_change_set(ChangeSetName=again["ChangeSetId"])
+    assert refused.value.response["Error"]["Code"] == "InvalidChangeSetStatus"
+
+
+def test_termination_protection_refuses_a_delete_by_stack_id_too(sandbox_aws):
+    # DeleteStack's StackName is "the name or the unique stack ID"
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DeleteStack.html); a protected stack's deletion
+    # fails and the stack "remains unchanged" (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-protect-stacks.html)
+    deploy(sandbox_aws, "protected", ssm_template({"Ref": "Tag"}), {"Tag": "v1"})
+    cloudformation = sandbox_aws.cloudformation
+    cloudformation.update_termination_protection(StackName="protected", EnableTerminationProtection=True)
+    stack_id = cloudformation.describe_stacks(StackName="protected")["Stacks"][0]["StackId"]
+    with pytest.raises(ClientError, match=r"Stack \[protected\] cannot be deleted while TerminationProtection is enabled"):
+        cloudformation.delete_stack(StackName=stack_id)
+    assert cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_describe_stacks_masks_a_no_echo_parameters_value(sandbox_aws):
+    # "If you set the NoEcho attribute to true, CloudFormation returns the parameter value masked as asterisks"
+    # (NoEcho in https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/parameters-section-structure.html)
+    template = json.loads(ssm_template({"Ref": "Tag"}))
+    template["Parameters"]["Secret"] = {"Type": "String", "NoEcho": True}
+    deploy(sandbox_aws, "secret", json.dumps(template), {"Tag": "v1", "Secret": "hunter2"})
+    shown = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in sandbox_aws.cloudformation.describe_stacks(StackName="secret")["Stacks"][0]["Parameters"]
+    }
+    assert shown["Tag"] == "v1"
+    assert set(shown["Secret"]) == {"*"}, shown
+
+
+def test_what_names_a_resource_that_may_be_replaced_may_be_replaced_too_and_modified_resources_name_their_physical_id(sandbox_aws):
+    # Replacement: Always with a Static evaluation is True, with a Dynamic one Conditional (a name read from a replaced
+    # resource is known only once it ran); a change of that name may in turn replace what reads it. A Modify names the
+    # resource's physical ID ("Resources that you are adding don't have physical IDs"). Both in
+    # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ResourceChange.html
+    def template(name: str) -> str:
+        chained = json.loads(ssm_template("one"))
+        chained["Resources"]["Note"]["Properties"]["Name"] = name
+        for logical_id, reads in (("Second", "Note"), ("Third", "Second")):  # Name: in the type's createOnlyProperties
+            chained["Resources"][logical_id] = {
+                "Type": "AWS::SSM::Parameter",
+                "Properties": {"Name": {"Fn::Sub": f"${{{reads}}}-{logical_id.lower()}"}, "Type": "String", "Value": logical_id},
+            }
+        return json.dumps(chained)
+
+    deploy(sandbox_aws, "chained", template("/sandbox/note"), {"Tag": "one"})
+    renamed = resource_changes(change_set(sandbox_aws, "chained", template("/sandbox/renamed"), {"Tag": "one"}))
+    assert {name: (change["Action"], change["Replacement"]) for name, change in renamed.items()} == {
+        "Note": ("Modify", "True"),
+        "Second": ("Modify", "Conditional"),
+        "Third": ("Modify", "Conditional"),
+    }
+    assert [(d["ChangeSource"], d["Evaluation"], d.get("CausingEntity")) for d in renamed["Third"]["Details"]] == [
+        ("ResourceReference", "Dynamic", "Second")
+    ]
+    assert {name: change["PhysicalResourceId"] for name, change in renamed.items()} == {
+        "Note": "/sandbox/note",
+        "Second": "/sandbox/note-second",
+        "Third": "/sandbox/note-second-third",
+    }
+
+
+def test_list_change_sets_by_stack_id_and_update_stack_obsoletes_only_its_own_stacks_change_sets(sandbox_aws):
+    # ListChangeSets' StackName is "the name or the Amazon Resource Name (ARN) of the CloudFormation stack"
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ListChangeSets.html); UpdateStack makes the
+    # updated stack's waiting change sets OBSOLETE (API_ChangeSetSummary.html), not another stack's
+    given = {"Items": "a,b", "Count": "1"}
+    deploy(sandbox_aws, "updated", ssm_template("one"), {"Tag": "one"} | given)
+    other = ssm_template("one").replace("/sandbox/note", "/sandbox/other")
+    deploy(sandbox_aws, "other", other, {"Tag": "one"} | given)
+    waiting = change_set(sandbox_aws, "other", other.replace('"one"', '"two"'), {"Tag": "one"} | given)
+    listed = sandbox_aws.cloudformation.list_change_sets(StackName=waiting["StackId"])["Summaries"]
+    assert waiting["ChangeSetId"] in [s["ChangeSetId"] for s in listed] and {s["StackName"] for s in listed} == {"other"}, listed
+    sandbox_aws.cloudformation.update_stack(
+        StackName="updated",
+        UsePreviousTemplate=True,
+        Parameters=[{"ParameterKey": key, "UsePreviousValue": True} for key in ("Tag", *given)],
+        Tags=[OWNER_TAG],
+    )
+    assert sandbox_aws.cloudformation.describe_change_set(ChangeSetName=waiting["ChangeSetId"])["ExecutionStatus"] == "AVAILABLE"
