@@ -896,6 +896,27 @@ def test_the_deploy_role_reaches_only_the_parameters_the_tools_keep(template):
             assert evaluate(policy, action, f"{parameter}{other}") != "Allow", (action, other)
 
 
+def test_the_parameters_the_tools_keep_are_named_as_ssm_takes_a_name_in_a_hierarchy(template):
+    # PutParameter: "For parameters in a hierarchy, you must include a leading forward slash character (/) when you create
+    # or reference a parameter", and a name "can't be prefixed with "aws" or "ssm""
+    # (https://docs.aws.amazon.com/systems-manager/latest/APIReference/API_PutParameter.html); the deploy role's ARNs are
+    # parameter/<the name without its slash> (mutation audit Z6, mutant: deploy_parameter without its leading "/", which
+    # the deployer and the deploy role would both use, and SSM refuse)
+    from scripts.deploy.history import ReleaseHistory
+    from scripts.deploy.lock import EnvironmentLock
+    from scripts.deploy.policies import RelaxedPolicyMarks
+
+    policy = concrete(statements(template, "DeployRole"))
+    for env in ("prod", "staging"):
+        names = [ReleaseHistory(None, env, print, None).name, EnvironmentLock(None, env, None, None).name]
+        names.append(RelaxedPolicyMarks(None, env, None, None, None).prefix + "alb")
+        for name in names:
+            assert name.startswith("/") and not name[1:].lower().startswith(("aws", "ssm")), name
+            assert all(part for part in name[1:].split("/")), name
+            arn = f"arn:aws:ssm:us-east-1:{ACCOUNT}:parameter/{name[1:]}"
+            assert evaluate(policy, "ssm:PutParameter", arn) == "Allow", arn
+
+
 def test_the_boundary_allows_only_what_the_task_roles_need(boundary):
     assert {s["Effect"] for s in boundary} == {"Allow"}
     actions = {a for s in boundary for a in as_list(s["Action"])}

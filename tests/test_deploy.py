@@ -13390,3 +13390,25 @@ def test_an_executed_change_set_of_no_resource_changes_says_0_changes(aws, monke
     monkeypatch.setattr(deployer.Deployer, "settle", lambda self, *args: outcomes.append(dict(self.outcomes)))
     assert aws.run("deploy", "--stack", layer, "--yes") == 0, aws.err
     assert outcomes == [{layer: "updated, 0 changes"}], outcomes
+
+
+def test_the_readme_states_the_waits_the_deployer_makes():
+    # README's "Bounded waits" is what an operator plans a deploy by: the bound of one stack operation of each layer and of
+    # a change set's computing (mutation audit Z6, mutants: DEFAULT_WAIT_MINUTES, WAIT_MINUTES or CHANGE_SET_WAIT_MINUTES
+    # TASK_WAIT_MINUTES or CI_JOB_STEPS_MINUTES changed, which every other test reads rather than states)
+    text = " ".join((ROOT / "README.md").read_text().split())
+    said = re.search(r"at most (\d+) minutes for cert-dns \(.*?\), (\d+) for service \(.*?\) and (\d+) for every other layer", text)
+    assert said, "README no longer states the stack operations' bounds"
+    assert tuple(int(n) for n in said.groups()) == (
+        templates.WAIT_MINUTES["cert-dns"],
+        templates.WAIT_MINUTES["service"],
+        templates.DEFAULT_WAIT_MINUTES,
+    )
+    assert set(templates.WAIT_MINUTES) == {"cert-dns", "service"}  # the layers README names; any other waits the default
+    assert f"A change set CloudFormation has not computed after {templates.CHANGE_SET_WAIT_MINUTES} minutes" in text
+    assert f"It waits at most {templates.TASK_WAIT_MINUTES} minutes (`MAX_WAIT=<minutes>`)" in text  # make task's
+    # and the release waits make templates lets through, what the deploy job's time leaves (CI_JOB_STEPS_MINUTES among it)
+    from templates.common import MOST_RELEASE_WAIT_MINUTES
+
+    assert f"that add up to more than {MOST_RELEASE_WAIT_MINUTES} minutes" in text
+    assert f"the GitHub Actions deploy job runs {templates.CI_DEPLOY_JOB_MINUTES} minutes at most" in text

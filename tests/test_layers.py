@@ -412,6 +412,17 @@ def test_log_group_kept_and_encrypted(layer):
     assert t["Parameters"]["LogRetentionDays"]["Default"] == "365"
 
 
+def test_every_log_group_keeps_its_events_the_days_its_layer_is_given(layer):
+    # Without RetentionInDays a log group's events "are always retained and never expire"
+    # (https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_PutRetentionPolicy.html): the
+    # LogRetentionDays a params file sets would be ignored and the logs kept, and paid for, forever (mutation audit Z6,
+    # mutant: common.add_encrypted_log_group without RetentionInDays)
+    groups = {name: only(t, "AWS::Logs::LogGroup") for name, t in layer.items() if resources_of_type(t, "AWS::Logs::LogGroup")}
+    assert set(groups) == {"service", "waf"}, groups.keys()
+    for name, group in groups.items():
+        assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}, name
+
+
 def test_a_log_groups_key_serves_that_log_group_alone(layer):
     # Least privilege: CloudWatch Logs may use the key for the layer's log group under its NamePrefix, and
     # for no other (another environment's in the same account, or the group an older NamePrefix kept,
@@ -432,6 +443,46 @@ def test_a_log_groups_key_serves_that_log_group_alone(layer):
         # AWS's key policy for a log group's key, its actions as written there (Logs may call any of them):
         # https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html
         assert use["Action"] == ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"], name
+
+
+def test_every_key_is_administered_by_the_account_and_rotates(layer):
+    # CreateKey: "The key policy must allow the calling principal to make a subsequent PutKeyPolicy request on the KMS key"
+    # (without BypassPolicyLockoutSafetyCheck, which no layer sets); the account's root principal, an IAM ARN with no
+    # region, gives the account's IAM policies (CloudFormation's role among them) that right
+    # (https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html, and Default key policy in the KMS Developer
+    # Guide). (mutation audit Z6, mutants: common.add_key without its AccountAdministers statement, its root ARN with a
+    # region, EnableKeyRotation False)
+    keys = {
+        (name, logical_id): r["Properties"] for name, t in layer.items() for logical_id, r in resources_of_type(t, "AWS::KMS::Key").items()
+    }
+    assert keys
+    for where, key in keys.items():
+        assert key["EnableKeyRotation"] is True, where
+        assert "BypassPolicyLockoutSafetyCheck" not in key, where
+        administers = [
+            s
+            for s in key["KeyPolicy"]["Statement"]
+            if s["Effect"] == "Allow" and s["Action"] in (["kms:*"], "kms:*") and s["Resource"] in (["*"], "*") and "Condition" not in s
+        ]
+        assert [s["Principal"] for s in administers] == [{"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}], where
+
+
+def test_every_policy_document_is_in_the_current_policy_language(layer):
+    # "2012-10-17. This is the current version of the policy language, and you should always include a Version element
+    # and set it to 2012-10-17. Otherwise, you cannot use features such as policy variables"; under 2008-10-17 a
+    # ${aws:...} variable is a literal string (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_elements_version.html)
+    # (mutation audit Z6, mutant: common.policy's Version "2008-10-17")
+    from templates.template_reads import items
+
+    documents = [
+        (name, value)
+        for name, t in layer.items()
+        for key, value in items(t["Resources"])
+        if isinstance(value, dict) and "Statement" in value
+    ]
+    assert {name for name, _ in documents} >= {"ci", "service", "waf", "release-alarms"}
+    for name, document in documents:
+        assert document.get("Version") == "2012-10-17", (name, document)
 
 
 def test_ecs_service(layer):
@@ -1028,6 +1079,24 @@ def test_every_alarm_is_raised_only_when_all_its_evaluation_periods_are_bad(laye
     for (_, alarm), props in every_alarm(layer).items():
         if props.get("Namespace") == "AWS/ApplicationELB":
             assert props["Period"] == {"Ref": "AlarmPeriodSeconds"}, alarm
+
+
+def test_the_load_balancers_metrics_in_metric_math_are_read_per_alarm_period_seconds(layer):
+    # The target groups' metrics (common.target_groups) are queries of metric math, each with its own period
+    # (MetricStat.Period: https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_MetricStat.html): the
+    # AlarmPeriodSeconds a params file sets must reach them too (mutation audit Z6, mutant: their period 60 whatever
+    # AlarmPeriodSeconds says)
+    from templates.template_reads import items
+
+    queried = []
+    for name, t in layer.items():
+        for alarm in resources_of_type(t, "AWS::CloudWatch::Alarm").values():
+            for key, value in items(alarm["Properties"].get("Metrics", [])):
+                if key == "MetricStat" and value["Metric"]["Namespace"] == "AWS/ApplicationELB":
+                    queried.append((name, value))
+    assert {name for name, _ in queried} == {"alarms", "release-alarms"}
+    for name, stat in queried:
+        assert stat["Period"] == {"Ref": "AlarmPeriodSeconds"}, (name, stat)
 
 
 def breaches(props, value, threshold) -> bool:

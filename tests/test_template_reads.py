@@ -766,3 +766,28 @@ def test_a_task_size_written_with_a_lowercase_unit_is_counted_as_ecs_counts_it()
     from templates.resolver import as_number
 
     assert (as_number("1 vcpu"), as_number("0.5 vcpu")) == (1024, 512)
+
+
+def test_a_one_letter_sub_placeholder_is_read():
+    # ${A} reads A as ${Name} does: a parameter or resource named with one letter is read all the same (mutation audit Z6,
+    # mutant: SUB_PLACEHOLDER's `[^}]*` -> `[^}]+`, a name of two letters at least)
+    assert references({"Fn::Sub": "${A}-${B.Arn}"}) == {"A", "B"}
+    assert attributes_read({"Fn::Sub": "${A}-${B.Arn}"}) == {"B.Arn"}
+
+
+def test_an_attribute_named_by_a_ref_is_no_attribute_read_by_that_name():
+    # ["Stack", {"Ref": "OutputName"}] reads Stack and OutputName; no "Stack.<the Ref's text>" attribute, which names no
+    # attribute (mutation audit Z6, mutant: GetAtt's parts joined with str(part), the Ref's map among them)
+    assert attributes_read({"Fn::GetAtt": ["Stack", {"Ref": "OutputName"}]}) == set()
+
+
+def test_a_template_edited_by_hand_into_forms_cloudformation_refuses_is_read_without_raising():
+    # The sandbox's change sets (emulator/moto_compat.py) and make diff read any template they are given: a Ref or an Fn::If
+    # condition that is a map, an empty Fn::Sub, variables that are no map are read as the nodes they hold, never a
+    # TypeError or IndexError (mutation audit Z6, mutants: the `isinstance(value, str)` of a Ref, `isinstance(value[0], str)`
+    # of an Fn::If, `form and` of Fn::Sub's text, and `isinstance(form[1], dict)` of its variables, dropped)
+    assert references({"Ref": {"Fn::Sub": "${Prefix}"}}) == {"Prefix"}
+    assert conditions_used({"Fn::If": [{"Condition": "IsProd"}, 1, 2]}) == {"IsProd"}
+    assert references({"Fn::Sub": []}) == set()
+    # a text as the variables: not a map of names, so it holds no variable ("Topic" is in its text, not among its names)
+    assert references({"Fn::Sub": ["${Topic}", "Topic list"]}) == {"Topic"}
