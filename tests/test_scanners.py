@@ -404,3 +404,9 @@ def test_checkov_reports_a_failed_check_as_failed_and_a_skipped_one_with_its_rea
         "bucket.json", "skipped", "AWS::S3::Bucket.Bucket", "CKV_AWS_18 skipped: made-up reason"
     )
     assert ("passed", "CKV_AWS_21") not in checks
+
+
+def test_one_lint_group_is_linted_in_this_process_without_forking_a_worker(tmp_path, monkeypatch):
+    # a single changed template (the usual edit): no worker is forked for it
+    monkeypatch.setattr(validation, "lint_group", lambda runner, paths: [(str(path), f"{runner} {os.getpid()}") for path in paths])
+    assert validation.lint_groups("rules", [[tmp_path / "a.json"]]) == [[(str(tmp_path / "a.json"), f"rules {os.getpid()}")]]
