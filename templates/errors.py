@@ -41,8 +41,7 @@ class ToolError(Exception):
         # A newline alone ends a line: str.splitlines() ends one at a carriage return, \x0b, \x0c, \x1c-\x1e, \x85, U+2028
         # and U+2029 too, which text the message quotes from outside may hold, and made of the rest a line of its own
         # with the prefix, a forged error line, where report() shows such a character escaped.
-        message = str(self)
-        return [self.prefix + line for line in message.removesuffix("\n").split("\n")]
+        return [self.prefix + line for line in str(self).removesuffix("\n").split("\n")]
 
 
 def report(error: ToolError, stream=None) -> int:

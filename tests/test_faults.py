@@ -3746,7 +3746,8 @@ def test_the_deployer_says_the_sandboxs_problem_after_the_commands_values_and_se
     no_real_aws(monkeypatch, endpoint or "")
     if endpoint is None:
         monkeypatch.delenv("AWS_ENDPOINT_URL")
-    monkeypatch.setenv(SANDBOX_PROBLEM, "the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nregion: x")
+    # (a carriage return within a line is shown, not taken for a line of its own: no forged error line)
+    monkeypatch.setenv(SANDBOX_PROBLEM, "the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nregion: x\rerror: y")
 
     def run(*argv):
         err = io.StringIO()
@@ -3758,7 +3759,7 @@ def test_the_deployer_says_the_sandboxs_problem_after_the_commands_values_and_se
     code, said = run("logs", "--env", "sandbox", "--since", "5x")
     assert code == 2 and said.startswith("error: SINCE=5x"), said
     code, said = run("status", "--env", "sandbox")
-    expected = "error: the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nerror: region: x\n"
+    expected = "error: the sandbox was seeded in us-east-1, but params/sandbox.yaml now says\nerror: region: x\\rerror: y\n"
     assert (code, said) == (2, expected)
 
 

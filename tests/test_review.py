@@ -946,13 +946,17 @@ def staging_expected():
     return {name: amount for name, amount in expected.items() if ENVIRONMENTS["staging"].deploys(name)}
 
 
-def waf_cost():
-    """The waf layer a month: the web ACL with its 5 rules (the per-IP rate limit and 4 AWS managed
-    rule groups) and 1 million requests (assumed), its KMS key, 1 GB of request logs (vended-log ingestion)."""
+def waf_web_acl_cost(rules: int = 5) -> Decimal:
+    """A web ACL a month with its rules (the waf layer's 5: the per-IP rate limit and 4 AWS managed rule groups) and
+    1 million requests (assumed): 5.00 + 5 × 1.00 + 0.60, 10.60."""
     requests = assumed("waf_million_requests_per_month") * listed("waf_million_requests")
-    web_acl = listed("waf_web_acl_month") + 5 * listed("waf_rule_month") + requests  # 5.00 + 5 × 1.00 + 0.60: 10.60
+    return listed("waf_web_acl_month") + rules * listed("waf_rule_month") + requests
+
+
+def waf_cost():
+    """The waf layer a month: its web ACL, its KMS key, 1 GB of request logs (vended-log ingestion)."""
     logs = assumed("waf_logs_gb_per_month") * listed("logs_vended_ingestion_gb")
-    return cents(web_acl) + cents(listed("kms_key_month")) + cents(logs)  # + 1.00 + 0.50: 12.10
+    return cents(waf_web_acl_cost()) + cents(listed("kms_key_month")) + cents(logs)  # 10.60 + 1.00 + 0.50: 12.10
 
 
 @NEEDS_STAGING
@@ -964,13 +968,11 @@ def test_staging_cost_against_hand_computation(reviewed, written):
     text = written["staging"].decode()
     assert f"| **Total** | | **${total:,.2f}** |" in text
     waf = ENVIRONMENTS["staging"].deploys("waf")  # (today it does)
-    web_acl = listed("waf_web_acl_month") + 5 * listed("waf_rule_month")
-    web_acl += assumed("waf_million_requests_per_month") * listed("waf_million_requests")
     million = cost.number(assumed("waf_million_requests_per_month"))
     assert waf == (
         f"| WebAcl | web ACL, its rules and requests | {per('waf_web_acl_month')} + 5 rules (1 rule, 4 rule groups) × "
         f"{per('waf_rule_month')} + {million} million requests a month through each web ACL (assumed) × "
-        f"{per('waf_million_requests')} | ${cents(web_acl):,.2f} |" in text
+        f"{per('waf_million_requests')} | ${cents(waf_web_acl_cost()):,.2f} |" in text
     )
     waf_logs = cost.number(assumed("waf_logs_gb_per_month"))
     assert waf == (f"| LogGroup | log ingestion | WAF request logs (vended): {waf_logs} GB of WAF request logs a month" in text)
@@ -1057,15 +1059,13 @@ def test_types_are_priced_from_the_table_and_unknown_types_are_not_priced():
     costs = {name: cost.price_resource(name, resource, layer, prices, "prod", []) for name, resource in template["Resources"].items()}
     assert costs["Alarm"][0].amount == cents(2 * listed("alarm_metric_month"))  # a metric-math alarm counts each metric it reads
     assert costs["Fast"][0].amount == listed("alarm_high_resolution_metric_month")  # a high-resolution alarm
-    requests = assumed("waf_million_requests_per_month") * listed("waf_million_requests")
-    assert costs["Acl"][0].amount == cents(listed("waf_web_acl_month") + 3 * listed("waf_rule_month") + requests)  # 3 rules
+    assert costs["Acl"][0].amount == cents(waf_web_acl_cost(rules=3))
     assert "3 rules (2 rules, 1 rule group)" in costs["Acl"][0].basis
     waf_logs = assumed("waf_logs_gb_per_month") * listed("logs_vended_ingestion_gb")
     assert costs["WafLogs"][0].amount == cents(waf_logs) and costs["WafLogs"][0].basis.startswith("WAF request logs (vended)")
     app_logs = assumed("logs_gb_ingested_per_month") * listed("logs_ingestion_gb")
     assert costs["AppLogs"][0].amount == cents(app_logs) and "application logs" in costs["AppLogs"][0].basis
-    key = listed("kms_key_month")
-    assert costs["Key"][0].amount == key and "each of the first two yearly rotations" in costs["Key"][0].basis
+    assert costs["Key"][0].amount == listed("kms_key_month") and "each of the first two yearly rotations" in costs["Key"][0].basis
     assert costs["Topic"][0].amount == costs["Provider"][0].amount == D("0.00")
     assert (costs["Thing"][0].label, costs["Thing"][0].amount) == ("not priced", None)
 

@@ -267,15 +267,22 @@ def test_a_json_property_keeps_the_type_of_its_numbers_and_booleans():
     assert not changes_nothing(rule({"detail": {"on": [True]}}), {}, rule({"detail": {"on": ["true"]}}), {}, "us-east-1")
 
 
-def test_a_value_put_in_that_makes_a_placeholder_with_the_text_after_it_is_not_read_as_one():
-    # Fn::Sub puts a value in once, as text: "${P}{AWS::AccountId}" with P "$" gives the text ${AWS::AccountId}, not the
-    # account id (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html)
+@pytest.mark.parametrize(
+    ("written", "value"),
+    [("${P}{AWS::AccountId}", "$"), ("$${P}", "{AWS::AccountId}")],
+    ids=["with the text after it", "with the dollar before it"],
+)
+def test_a_value_put_in_that_makes_a_placeholder_with_the_text_around_it_is_not_read_as_one(written, value):
+    # Fn::Sub puts a value in once, as text: "${P}{AWS::AccountId}" with P "$", or "$${P}" with P "{AWS::AccountId}", gives
+    # the text ${AWS::AccountId}, not the account id, so the partly substituted text is not compared (mutation audit Z3,
+    # mutant: ambiguous_once_substituted's marks "${}" -> "$", which let the second through)
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html)
     from templates.resolver import changes_nothing
 
     declared = {"P": {"Type": "String"}}
-    literal = one_topic({"Fn::Sub": "${P}{AWS::AccountId}-${AWS::StackName}"}, parameters=declared)
+    literal = one_topic({"Fn::Sub": f"{written}-${{AWS::StackName}}"}, parameters=declared)
     read = one_topic({"Fn::Sub": "${AWS::AccountId}-${AWS::StackName}"}, parameters=declared)
-    assert not changes_nothing(literal, {"P": "$"}, read, {"P": "$"}, "us-east-1")
+    assert not changes_nothing(literal, {"P": value}, read, {"P": value}, "us-east-1")
 
 
 def test_a_transform_added_is_not_judged():
@@ -724,19 +731,6 @@ def test_a_task_size_written_with_its_unit_is_counted_in_the_units_ecs_counts():
     from templates.resolver import as_number
 
     assert (as_number("0.5 vCPU"), as_number("2 GB"), as_number("512"), as_number(True)) == (512, 2048, 512, None)
-
-
-def test_a_value_put_in_that_makes_a_placeholder_with_the_dollar_before_it_is_not_read_as_one():
-    # "$${P}" with P "{AWS::AccountId}" gives the text ${AWS::AccountId}: a value put in that holds { or } but no $ makes
-    # a placeholder with the text before it, so the partly substituted text is not compared (mutation audit Z3, mutant:
-    # ambiguous_once_substituted's marks "${}" -> "$")
-    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/intrinsic-function-reference-sub.html)
-    from templates.resolver import changes_nothing
-
-    declared = {"P": {"Type": "String"}}
-    literal = one_topic({"Fn::Sub": "$${P}-${AWS::StackName}"}, parameters=declared)
-    read = one_topic({"Fn::Sub": "${AWS::AccountId}-${AWS::StackName}"}, parameters=declared)
-    assert not changes_nothing(literal, {"P": "{AWS::AccountId}"}, read, {"P": "{AWS::AccountId}"}, "us-east-1")
 
 
 def test_an_fn_select_index_below_zero_is_unknown_not_an_item_counted_from_the_end():
