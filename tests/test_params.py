@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import ROOT, generate_main, without_ci
 
+import templates
 from templates import alb
 from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
 from templates.inputs import IMAGE_TAG, INPUTS
@@ -889,6 +890,31 @@ def test_the_sandbox_refuses_the_layers_it_cannot_rehearse_and_the_deployer_says
     assert not_enabled_note("prod", "ci", ROOT / "params" / "prod.yaml") == (
         "(not in enabled_layers of params/prod.yaml: make destroy STACK=ci ENV=prod removes it)"
     )
+
+
+@pytest.mark.parametrize(
+    "command, takes_them", [("deploy", False), ("changeset", False), ("diff", False), ("status", True), ("destroy", True), ("drift", True)]
+)
+def test_a_refused_stack_on_the_sandbox_names_the_layers_leading_to_no_second_refusal(monkeypatch, command, takes_them):
+    """`make deploy STACK= ENV=sandbox` listed ci among the layers to name; named, it was refused as a layer the
+    sandbox cannot rehearse. The commands that look at or remove any layer's stack still take it."""
+    from scripts import deploy
+    from templates.params import SANDBOX_CANNOT_REHEARSE
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # a closed port: the refusal comes before any call
+    assert SANDBOX_CANNOT_REHEARSE, "no layer the sandbox cannot rehearse: nothing to test"
+    expected = [layer for layer in templates.LAYERS if takes_them or layer not in SANDBOX_CANNOT_REHEARSE]
+    for given, said in [
+        ("", f"error: STACK= is empty: name a layer ({', '.join(expected)})"),
+        *((f"{layer}x", f"error: unknown layer '{layer}x'") for layer in SANDBOX_CANNOT_REHEARSE),
+    ]:
+        err = io.StringIO()
+        argv = [command, "--env", "sandbox", f"--stack={given}", "--params-dir", str(ROOT / "params")]
+        assert deploy.main(argv, out=io.StringIO(), err=err) == 2, err.getvalue()
+        assert err.getvalue().startswith(said), err.getvalue()
+        if given:  # a misspelt layer: offered only where the command takes it
+            hint = f" (did you mean {given[:-1]}?)" if takes_them else ""
+            assert err.getvalue() == f"{said}{hint}; layers: {', '.join(expected)}\n", err.getvalue()
 
 
 def isolated_qa(**changes):

@@ -99,6 +99,19 @@ CHANGE_SET_NAME = re.compile(r"[a-zA-Z][-a-zA-Z0-9]{0,127}")
 CHANGE_SET_NAME_ALLOWED = "a letter, then letters, digits and hyphens, 128 characters at most"
 NEEDS_STACK = ("changeset", "execute", "events")  # execute: unless its change set's name gives the layer
 TAKES_NO_STACK = ("unlock", "zone")
+# Commands that look at or remove a layer's stack whether or not enabled_layers has it (it may have been deployed
+# before it was taken out); drift checks a layer by its stack's name too.
+TAKES_ANY_LAYER = ("status", "outputs", "events", "destroy", "purge")
+
+
+def layers_to_name(args) -> list[str]:
+    """The layers a refusal of STACK= offers: those the command can work on in args.env. The sandbox's deploying
+    commands do not take a layer it cannot rehearse, so naming one would lead to a second refusal."""
+    if args.command in SERVICE_COMMANDS:
+        return ["service"]
+    if args.env == SANDBOX_ENV and args.command not in (*TAKES_ANY_LAYER, "drift"):
+        return [layer for layer in templates.LAYERS if layer not in SANDBOX_CANNOT_REHEARSE]
+    return list(templates.LAYERS)
 
 
 def stack_left_out(args) -> str:
@@ -285,7 +298,7 @@ def validate(args):
         raise Failure("\n".join(f"error: {line}" for line in error.problems), 2) from None
     enabled = environment.layers
     # A layer taken out of enabled_layers may still be deployed: it can be looked at and destroyed.
-    everywhere = args.command in ("status", "outputs", "events", "destroy", "purge")
+    everywhere = args.command in TAKES_ANY_LAYER
     if args.stack and args.stack not in enabled and not everywhere and args.command != "drift":  # drift: checks it by name
         if args.env == SANDBOX_ENV and args.stack in SANDBOX_CANNOT_REHEARSE:
             raise Failure(f"error: the sandbox cannot rehearse the {args.stack} layer: {SANDBOX_CANNOT_REHEARSE[args.stack]}", 2)
@@ -331,16 +344,18 @@ def settle_stack_and_action(args) -> None:
     args.action = args.action.upper()
     left_out = stack_left_out(args)
     if args.stack == "":  # STACK=$LAYER with LAYER unset: passed on and refused, never read as left out
-        takes = ["service"] if args.command in SERVICE_COMMANDS else templates.LAYERS
-        raise Failure(f"error: STACK= is empty: name a layer ({', '.join(takes)}){f', or {left_out}' if left_out else ''}", 2)
+        raise Failure(
+            f"error: STACK= is empty: name a layer ({', '.join(layers_to_name(args))}){f', or {left_out}' if left_out else ''}", 2
+        )
     if args.command in SERVICE_COMMANDS and args.stack != "service":  # any other name, a layer's or not: the one way on
         raise Failure(f"error: {args.command} works on the service layer: STACK=service (--stack service)", 2)
     if args.stack and args.stack not in templates.LAYERS:
         named = next((layer for layer in templates.LAYERS if args.stack == templates.stack_name(args.env, layer)), None)
-        hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, templates.LAYERS)
+        takes = layers_to_name(args)
+        hint = f" (STACK takes the layer: STACK={named})" if named else did_you_mean(args.stack, takes)
         if not named and len(args.stack.replace(",", " ").split()) > 1:  # STACK=alb,service or STACK="alb service"
             hint = f" (STACK takes one layer: a run per layer{f', or {left_out}' if left_out else ''})"
-        raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(templates.LAYERS)}", 2)
+        raise Failure(f"error: unknown layer {args.stack!r}{hint}; layers: {', '.join(takes)}", 2)
 
 
 def emulator_endpoint() -> str | None:
