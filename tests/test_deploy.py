@@ -1866,6 +1866,18 @@ def test_sessions_share_one_model_loader_that_has_the_model_additions():
     assert "ContinueServiceDeployment" in ecs.meta.service_model.operation_names
 
 
+def test_sessions_read_the_models_aws_data_path_names_too(tmp_path, monkeypatch):
+    """botocore's AWS_DATA_PATH (a session's data_path) is searched as botocore searches it, with scripts/models/ still added."""
+    from scripts.botocore_models import botocore_session
+
+    (tmp_path / "mine" / "2020-01-01").mkdir(parents=True)
+    (tmp_path / "mine" / "2020-01-01" / "service-2.json").write_text("{}")
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    core = botocore_session()
+    assert "mine" in core.get_available_services()
+    assert "ContinueServiceDeployment" in core.get_service_model("ecs").operation_names
+
+
 def test_sessions_start_with_botocores_built_in_handlers_and_keep_their_own_apart(monkeypatch):
     """scripts/botocore_models.py copies botocore's built-in handlers into each session instead of
     registering them again: each event finds the handlers a session botocore made itself finds

@@ -1782,6 +1782,25 @@ def test_a_directory_or_symlink_where_a_document_goes_is_refused_before_any_docu
     assert sorted(path.name for path in (output_dir / "review").iterdir()) == [last.name]
 
 
+def test_the_check_says_a_directory_or_symlink_where_a_document_goes_is_to_be_moved_away(tmp_path, capsys, monkeypatch):
+    """make check said "is not what make review writes; run it" (a dangling symlink: "is missing"), and make review
+    then refused it as not a file: the check says what the review will."""
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    output_dir = copy_output(tmp_path / "output")
+    directory, link = (output_dir / "review" / f"{env}.md" for env in ENVS[:2])
+    directory.mkdir(parents=True)
+    link.symlink_to(tmp_path / "elsewhere.md")
+    assert review.main(["--output-dir", str(output_dir), "--check"]) == 1
+    said = capsys.readouterr().err.splitlines()
+    for path in (directory, link):
+        assert (
+            f"stale: {path} is not a file (a directory, a symlink, ...) where `make review ENV={path.stem}` writes the document: "
+            "move it away; run it and commit output/review/"
+        ) in said, said
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    assert "not a file (a directory, a symlink, ...) where a document is written; move it away" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("check", [False, True])
 def test_a_review_directory_that_may_not_be_searched_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch, check):
     # output/review with no search permission (chmod 000; the tests run as root, whom it does not stop): a traceback
@@ -1798,6 +1817,19 @@ def test_a_review_directory_that_may_not_be_searched_is_one_line_and_writes_noth
     assert review.main(["--output-dir", str(output_dir), *(["--check"] if check else [])]) == 2
     assert capsys.readouterr().err == f"error: cannot read {refused}: Permission denied; nothing was written\n"
     assert {path: path.read_bytes() for path in (output_dir / "review").iterdir()} == before
+
+
+def test_a_refusal_that_names_no_file_during_the_looks_names_the_review_directory(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    output_dir = copy_output(tmp_path / "output")
+
+    def unreadable(path, content):  # an OSError that carries no file name
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(review, "same_content", unreadable)
+    assert review.main(["--output-dir", str(output_dir)]) == 2
+    assert capsys.readouterr().err == f"error: cannot read {output_dir / 'review'}/: Input/output error; nothing was written\n"
+    assert not (output_dir / "review").exists()
 
 
 def test_an_output_directory_the_file_system_cannot_name_is_one_line(tmp_path, capsys):
@@ -1856,6 +1888,74 @@ def test_a_document_that_cannot_be_written_is_one_line_naming_it_not_its_tempora
     monkeypatch.setattr(tempfile, "mkstemp", made)
     err = capsys.readouterr().err
     assert err == f"error: cannot write {output_dir / 'review' / ENVS[0]}.md: Permission denied; nothing was written\n", err
+
+
+def test_a_document_that_cannot_be_written_after_another_was_says_which_were_not(tmp_path, monkeypatch, capsys):
+    """The documents are written in their environments' order: one refused after the first says that the earlier stay written."""
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    output_dir = copy_output(tmp_path / "output")
+    first, refused, *after = (output_dir / "review" / f"{name}.md" for name in sorted(ENVS))
+    made = tempfile.mkstemp
+
+    def full(*args, prefix="", **kwargs):  # the disk fills up after the first document
+        if prefix.startswith(f".{refused.name}."):
+            raise OSError(28, "No space left on device")
+        return made(*args, prefix=prefix, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", full)
+    assert review.main(["--output-dir", str(output_dir)]) == 1
+    monkeypatch.setattr(tempfile, "mkstemp", made)
+    captured = capsys.readouterr()
+    assert captured.out == f"{first}: written\n"
+    assert captured.err == f"error: cannot write {refused}: No space left on device; it and the documents after it were not written\n"
+    assert sorted(path.name for path in (output_dir / "review").iterdir()) == [first.name]
+
+
+def test_a_review_inside_the_project_names_its_paths_as_typed_there_and_the_orphans_in_order(tmp_path, monkeypatch, capsys):
+    """make review prints output/review/prod.md, as people type it (templates.relative), not an absolute path: here
+    the project is tmp_path. Documents of environments params/ no longer has are named and removed in name order."""
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    output_dir = copy_output(tmp_path / "output")
+    params_dir = shutil.copytree(ROOT / "params", tmp_path / "params")
+    (output_dir / "review").mkdir()
+    orphans = ["gonea", "goneb"]
+    for name in reversed(orphans):
+        (output_dir / "review" / f"{name}.md").write_text(f"# StartupWebApp review: {name}\n\nan environment since removed\n")
+    monkeypatch.setattr(templates, "ROOT", tmp_path)
+    every = ["--output-dir", str(output_dir), "--params-dir", str(params_dir)]
+    names = sorted(ENVS)
+    assert review.main([*every, "--check"]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        *(
+            f"stale: output/review/{name}.md is missing; `make review ENV={name}` writes it; run it and commit output/review/"
+            for name in names
+        ),
+        *(
+            f"stale: output/review/{name}.md is the review of no environment in params/; run `make review` (it removes it) "
+            "and commit output/review/"
+            for name in orphans
+        ),
+    ]
+    assert review.main(every) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        *(f"output/review/{name}.md: written" for name in names),
+        *(f"output/review/{name}.md: removed (no params/{name}.yaml)" for name in orphans),
+        f"output/review/: {len(names)} documents, {len(names)} written, {len(orphans)} removed",
+    ]
+
+
+def test_a_document_titled_as_its_name_says_is_kept_where_the_name_is_no_environments(tmp_path, monkeypatch, capsys):
+    """Only review/<env>.md is the review's to remove (generation.owned): Prod.md is no environment's name
+    (names are lower-case), whatever its title says."""
+    monkeypatch.setattr(scan, "scan_templates", no_scan)
+    output_dir = copy_output(tmp_path / "output")
+    kept = output_dir / "review" / "Prod.md"
+    kept.parent.mkdir()
+    kept.write_text("# StartupWebApp review: Prod\n\nmine\n")
+    assert review.main(["--output-dir", str(output_dir)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].endswith(", 0 removed")
+    assert kept.read_text() == "# StartupWebApp review: Prod\n\nmine\n"
+    assert review.main(["--output-dir", str(output_dir), "--check"]) == 0, capsys.readouterr().err
 
 
 # --- how long a deploy takes

@@ -316,6 +316,49 @@ def test_a_state_saved_under_a_name_with_a_slash_is_restored_by_that_name(sandbo
     assert ssm.get_parameter(Name="/saved/other")["Parameter"]["Value"] == "made after the restore"
 
 
+def test_a_save_under_a_name_already_saved_keeps_the_new_state(sandbox):
+    """A name saved again holds the later state (Sandbox.save: "what the server holds now"), not the first kept under it."""
+    sandbox.seed()
+    ssm = sandbox.client("ssm")
+    ssm.put_parameter(Name="/saved/value", Value="first save", Type="String")
+    sandbox.save("saved twice")
+    ssm.put_parameter(Name="/saved/value", Value="second save", Type="String", Overwrite=True)
+    sandbox.save("saved twice")
+    ssm.put_parameter(Name="/saved/value", Value="changed", Type="String", Overwrite=True)
+    assert sandbox.restore("saved twice")
+    assert ssm.get_parameter(Name="/saved/value")["Parameter"]["Value"] == "second save"
+
+
+def test_the_saved_states_paths_answer_a_post_with_no_content_and_name_a_state_never_saved(sandbox):
+    """What a POST with curl sees: 204 for a save and a restore; 404 naming the state for a restore of none."""
+    import urllib.request
+
+    from emulator.sandbox import SAVED_STATES_PATH, loopback
+
+    def post(action):
+        return loopback().open(urllib.request.Request(f"{sandbox.endpoint}{SAVED_STATES_PATH}{action}", method="POST"), timeout=10)
+
+    sandbox.seed()
+    for action in ("save/answered", "restore/answered"):
+        with post(action) as answer:
+            assert (answer.status, answer.read()) == (204, b""), action
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        post("restore/never-saved")
+    with refused.value:
+        assert (refused.value.code, refused.value.read().decode()) == (404, "no state saved as 'never-saved'")
+
+
+def test_ssms_public_parameters_are_read_after_a_restore(sandbox):
+    """SSM's parameters come back with their own attributes (the regions and AMIs moto loads on first read, by region)."""
+    sandbox.seed()
+    ssm = sandbox.client("ssm")
+    ssm.put_parameter(Name="/saved/value", Value="as saved", Type="String")  # the region's parameters in the saved state
+    sandbox.save("public parameters")
+    assert sandbox.restore("public parameters")
+    name = f"/aws/service/global-infrastructure/regions/{REGION}"
+    assert ssm.get_parameter(Name=name)["Parameter"]["Value"] == REGION
+
+
 def test_a_copy_of_a_saved_state_is_kept_out_of_the_lists_moto_keeps_of_its_models():
     """Of every model class, those of a subclass of BaseModel's subclasses too (CloudFormationModel's: most of moto's):
     the lists grew with every save and restore, and moto's reset walks them."""

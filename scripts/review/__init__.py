@@ -131,7 +131,7 @@ def looked_over(output_dir: Path, documents: dict[Path, str]) -> list[Path]:
         )
     changed = differing(documents)
     # Said before the first write, so that none is written: a write of each in turn would stop at it.
-    in_the_way = [path for path in changed if path.is_symlink() or (path.exists() and not path.is_file())]
+    in_the_way = [path for path in changed if is_in_the_way(path)]
     if in_the_way:
         raise ReviewError(
             f"{', '.join(str(relative(path)) for path in in_the_way)}: not a file (a directory, a symlink, ...) where a document "
@@ -154,15 +154,25 @@ def orphans(documents: dict[Path, str], directory: Path) -> list[Path]:
     ]
 
 
+def stale_because(path: Path) -> str:
+    """Why a document that differs is stale, leading to the make review that writes it."""
+    command = f"`make review ENV={path.stem}`"
+    if not path.exists() and not path.is_symlink():
+        return f"is missing; {command} writes it"
+    if is_in_the_way(path):  # make review refuses to write there (looked_over): said here first, not "run it" alone
+        return f"is not a file (a directory, a symlink, ...) where {command} writes the document: move it away"
+    return f"is not what {command} writes"
+
+
+def is_in_the_way(path: Path) -> bool:
+    return path.is_symlink() or (path.exists() and not path.is_file())
+
+
 def check(documents: dict[Path, str], directory: Path | None) -> None:
     """Raise StaleDocument naming each document that differs from what the review writes now and,
     when every environment was reviewed (directory: where their documents are), each document there
     of an environment params/ does not have."""
-    problems = [
-        f"{relative(path)} {'is not what' if path.exists() else 'is missing;'} `make review ENV={path.stem}` writes"
-        f"{'' if path.exists() else ' it'}; run it and commit output/review/"
-        for path in differing(documents)
-    ]
+    problems = [f"{relative(path)} {stale_because(path)}; run it and commit output/review/" for path in differing(documents)]
     if directory is not None:
         problems += [
             f"{relative(path)} is the review of no environment in params/; run `make review` (it removes it) and commit output/review/"
