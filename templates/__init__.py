@@ -204,7 +204,7 @@ def layer_order(wiring=None, layers=None) -> list[str]:
         sorter.prepare()
     except CycleError as error:
         cycle = error.args[1]
-        raise WiringError(f"wiring has a cycle: {' -> '.join(reversed(cycle))}") from None
+        raise WiringError(f"wiring has a cycle: {' -> '.join(cycle)}") from None
     order = []
     while sorter.is_active():
         ready = sorted(sorter.get_ready(), key=layers.index)

@@ -23,6 +23,14 @@ def test_cycle_names_both_ends():
         layer_order(wiring)
 
 
+def test_a_cycle_is_named_in_the_direction_values_flow():
+    # as the other wiring messages name an edge (upstream.output -> downstream.parameter): a feeds b, b feeds c, c feeds a
+    wiring = {("b", "FromA"): ("a", "ToB"), ("c", "FromB"): ("b", "ToC"), ("a", "FromC"): ("c", "ToA")}
+    with pytest.raises(WiringError) as raised:
+        layer_order(wiring, ["a", "b", "c"])
+    assert str(raised.value).partition(": ")[2] in ("a -> b -> c -> a", "b -> c -> a -> b", "c -> a -> b -> c"), raised.value
+
+
 def test_missing_layer_named():
     with pytest.raises(WiringError, match=r"cdn.DistributionId -> alb.DistributionId: no layer named 'cdn'"):
         layer_order({("alb", "DistributionId"): ("cdn", "DistributionId")})
@@ -161,3 +169,71 @@ def test_generation_stops_at_a_wiring_that_does_not_fit_the_templates_and_writes
     assert ran.returncode == WiringError.code, ran
     assert f"error: wiring {upstream}.{output}Renamed -> {downstream}.{parameter}: layer {upstream!r} has no output" in ran.stderr, ran
     assert not out.exists()
+    # nor does a check say "stale" (its exit 1, which make deploy would take for output/ to regenerate): the tool's own problem, 2
+    checked = generate_main("--check", "--no-lint", "--output-dir", out)
+    assert checked.returncode == 2 and "has no output" in checked.stderr, checked
+
+
+def readers(layer) -> set:
+    """The layers whose parameters WIRING gives from an output of `layer`."""
+    return {downstream for (downstream, _), (upstream, _) in templates.WIRING.items() if upstream == layer}
+
+
+@pytest.mark.parametrize("layer", templates.LAYERS)
+def test_destroy_order_takes_every_reader_of_a_layer_first_and_the_layer_last(layer):
+    # make destroy STACK=<layer> refuses a layer while a reader of its outputs is deployed: the steps it prints (and a
+    # DELETE_FAILED's way on) name the readers, and theirs, each before what it reads, the layer itself last.
+    order = templates.destroy_order(layer)
+    reached, todo = {layer}, [layer]
+    while todo:
+        new = readers(todo.pop()) - reached
+        reached |= new
+        todo.extend(new)
+    assert sorted(order) == sorted(reached), order
+    assert order[-1] == layer, order
+    for (downstream, _), (upstream, _) in templates.WIRING.items():
+        if downstream in order and upstream in order:
+            assert order.index(downstream) < order.index(upstream), (downstream, upstream, order)
+
+
+def test_destroy_order_of_several_layers_takes_each_once():
+    alone = {name: templates.destroy_order(name) for name in templates.LAYERS}
+    both = templates.destroy_order("cert-dns", "service")
+    assert sorted(both) == sorted(set(alone["cert-dns"]) | set(alone["service"]))
+    assert both == [name for name in alone["cert-dns"] if name in both]  # cert-dns's chain holds the service's
+
+
+def test_retained_resources_are_what_a_retain_policy_keeps_by_logical_id():
+    # what make destroy lists and the review states as left in the account after a stack's deletion
+    template = {
+        "Resources": {
+            "Zebra": {"Type": "AWS::Logs::LogGroup", "DeletionPolicy": "RetainExceptOnCreate"},
+            "Apple": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain"},
+            "Gone": {"Type": "AWS::SNS::Topic", "DeletionPolicy": "Delete"},
+            "Plain": {"Type": "AWS::SNS::Topic"},
+            "Odd": "not a resource",
+        }
+    }
+    retained = templates.retained_resources(template)
+    assert retained == {"Apple": "AWS::S3::Bucket", "Zebra": "AWS::Logs::LogGroup"}
+    assert list(retained) == ["Apple", "Zebra"]  # listed by logical id, whatever order the template has
+    # a deployed template that is no mapping (GetTemplate's body parsed by boto3 as a JSON list) retains nothing, no traceback
+    assert templates.retained_resources(["Resources"]) == {}
+    assert templates.retained_resources({}) == {}
+
+
+def test_an_input_that_declares_a_template_default_is_refused_where_its_parameter_has_none():
+    # Only the inputs declared without a template Default (default_in_template=False) may come from the
+    # configurations alone; another that reaches a template without its Default is refused, naming it.
+    from templates.inputs import INPUTS
+
+    templates_built = built()
+    layer, name = next(
+        (layer, name)
+        for layer, template in templates_built.items()
+        for name, parameter in template.parameters.items()
+        if name in INPUTS and INPUTS[name].default_in_template and "Default" in parameter.properties
+    )
+    del templates_built[layer].parameters[name].properties["Default"]
+    with pytest.raises(WiringError, match=f"'{layer}' parameter '{name}' has no default and nothing wires it"):
+        check_wiring(templates_built)
