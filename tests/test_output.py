@@ -135,6 +135,12 @@ def test_template_configuration_format(configurations):
         assert set(document) <= {"Parameters", "Tags", "StackPolicy"}
         assert all(isinstance(v, str) for v in document["Parameters"].values()), (env, name)
         assert document["Tags"]["Environment"] == env
+        # the three tags by which the deployer knows a stack as ours (README: Project, Environment and Layer, all three)
+        assert {key: document["Tags"].get(key) for key in ("Project", "Environment", "Layer")} == {
+            "Project": templates.PROJECT,
+            "Environment": env,
+            "Layer": name,
+        }, (env, name)
         assert set(document["Parameters"]) == CONFIGURED_PARAMETERS[name], (env, name)
 
 
@@ -508,6 +514,24 @@ def test_a_deploys_check_holds_back_for_its_own_environments_files_and_the_layer
 def test_order_is_printed():
     result = subprocess.run([sys.executable, str(ROOT / "generate.py"), "--order"], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "ci -> cert-dns -> alb -> waf -> release-alarms -> service -> scaling -> alarms"
+
+
+def test_arguments_that_mean_nothing_together_or_name_no_layer_are_refused(tmp_path):
+    # argparse's usage error (exit 2), before anything is read (--order with --check would print the order and check nothing)
+    env = sorted(path.stem for path in (ROOT / "params").glob("*.yaml"))[0]
+    for argv in (["--order", "--check"], ["--check", "--env", env, "--layer", "nosuch"], ["--env", ""]):
+        with pytest.raises(SystemExit) as refused:
+            generate_main("--no-lint", "--output-dir", tmp_path / "out", *argv)
+        assert refused.value.code == 2, argv
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_default_directories_are_the_projects_wherever_generate_py_runs_from(tmp_path):
+    # params/ and output/ of the checkout generate.py is in, not of the working directory
+    ran = subprocess.run(
+        [sys.executable, str(ROOT / "generate.py"), "--check", "--no-lint"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert ran.returncode == 0, ran.stderr
 
 
 def test_a_symlink_in_output_is_refused_and_nothing_outside_is_removed_or_written(tmp_path):
