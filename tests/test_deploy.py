@@ -2169,6 +2169,27 @@ def test_upstreams_not_deployed_are_all_named_in_deploy_order_with_the_commands_
     ), aws.err
 
 
+def wired_from_stacks_without(aws, missing) -> dict:
+    """What the service layer's deploy reads from its upstream stacks (Deployer.wired_parameters), where the alb stack
+    states every output its template declares but `missing`."""
+    service = deploy.load_layer(ENV, "service", OUTPUT)
+    alb = described("alb")
+    alb["Stacks"][0]["Outputs"] = [o for o in alb["Stacks"][0]["Outputs"] if o["OutputKey"] not in missing]
+    aws.cf.add_response("describe_stacks", alb, {"StackName": stack("alb")})
+    aws.deployed("release-alarms")
+    made = deploy.Deployer(aws.clients.__getitem__, ENV, out=io.StringIO(), err=io.StringIO(), changes=True)
+    return made.wired_parameters(service)
+
+
+def test_an_upstream_stack_without_an_output_the_layer_needs_is_refused_naming_the_redeploy_that_makes_it(aws):
+    # (mutation audit, A2's R31) An alb stack without its TargetGroupArn output (deployed from an older checkout, say):
+    # the service's deploy stops before anything, naming the output and the command that puts it there, rather than
+    # sending the service an empty target group.
+    with pytest.raises(deploy.Failure) as refused:
+        wired_from_stacks_without(aws, ["TargetGroupArn"])
+    assert str(refused.value) == f"error: {stack('alb')} has no output TargetGroupArn; redeploy it: make deploy STACK=alb ENV={ENV}"
+
+
 @pytest.mark.parametrize(
     "argv",
     [

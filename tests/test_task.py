@@ -1542,6 +1542,26 @@ def test_a_wait_on_a_first_create_rolling_back_reads_no_stopped_tasks_where_it_s
         assert "stopped tasks" not in made.out.getvalue() and not made.tasks_said, made.out.getvalue()  # no ECS call: none queued
 
 
+def test_a_first_create_of_another_layer_rolled_back_with_no_resource_failed_reads_no_stopped_tasks(aws):
+    # (mutation audit, A2's W52) Only the service layer has tasks: a first create of another layer that rolls back with no
+    # resource's failure listed (the sandbox's stack events at times name none; the stack's own failed events stay) is
+    # no rollback trigger's, and its wait reads no stopped tasks, of a service it does not hold. Without the layer check,
+    # the alb's create rolling back read ECS for its "stopped tasks".
+    token = deploy.deployer.Deployer.execution_token(cs_name("alb"))
+    rolling = described("alb", status="ROLLBACK_IN_PROGRESS", with_outputs=False)
+    trail = [event("alb", stack("alb"), "CREATE_IN_PROGRESS", 1), event("alb", stack("alb"), "ROLLBACK_IN_PROGRESS", 6)]
+    aws.cf.add_response("describe_stacks", rolling, {"StackName": stack_id("alb")})
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("alb")})
+    ended = described("alb", status="ROLLBACK_COMPLETE", with_outputs=False)
+    aws.cf.add_response("describe_stacks", ended, {"StackName": stack_id("alb")})
+    trail += [event("alb", stack("alb"), "ROLLBACK_COMPLETE", 9)]
+    aws.cf.add_response("describe_stack_events", stubbed_aws.events(*trail), {"StackName": stack_id("alb")})
+    made = waiting_deployer(aws)
+    made.stacks[stack("alb")] = rolling["Stacks"][0]
+    assert made.wait_for_stack(stack("alb"), token, NOW)["StackStatus"] == "ROLLBACK_COMPLETE"
+    assert "stopped tasks" not in made.out.getvalue() and not made.tasks_tried, made.out.getvalue()  # no ECS call: none queued
+
+
 def test_a_first_create_rolled_back_by_its_rollback_trigger_says_its_stopped_tasks_before_their_log_group_goes(aws):
     # (an attacker review of fab3006) The service's first create carries the release alarms as rollback triggers
     # (Deployer.rollback_configuration; CREATE change sets too). One that fires while CloudFormation watches the created
@@ -1888,6 +1908,26 @@ def test_a_failure_stamped_in_the_same_instant_as_the_rollback_it_caused_still_c
     made = waiting_deployer(aws)
     made.events = [text.readable_event(e) for e in reversed(page)]  # oldest first, as print_events keeps them
     assert not made.tasks_tell_why(stack("service"))
+
+
+def test_a_failure_of_an_update_rollback_itself_is_not_taken_for_its_cause(aws):
+    # (mutation audit, A2's W49) An update a rollback trigger undid (no resource failed before its
+    # UPDATE_ROLLBACK_IN_PROGRESS) whose rollback then fails a resource (a role it cannot put back): "A stack enters
+    # the UPDATE_ROLLBACK_FAILED state when CloudFormation can't roll back all changes after a failed stack update"
+    # (https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_ContinueUpdateRollback.html). That failure
+    # came after the rollback and did not cause it: the stopped tasks still tell why. With the update's rollback not
+    # taken for the rollback's start, every failure counted as a cause and the tasks were not said.
+    from scripts.deploy import text
+
+    trail = [
+        event("service", stack("service"), "UPDATE_IN_PROGRESS", 1),
+        event("service", stack("service"), "UPDATE_ROLLBACK_IN_PROGRESS", 300),
+        event("service", "TaskRole", "UPDATE_FAILED", 350, "AWS::IAM::Role", "Resource handler returned message: ..."),
+        event("service", stack("service"), "UPDATE_ROLLBACK_FAILED", 400),
+    ]
+    made = waiting_deployer(aws)
+    made.events = [text.readable_event(e) for e in reversed(stubbed_aws.events(*trail)["StackEvents"])]  # oldest first
+    assert made.tasks_tell_why(stack("service"))
 
 
 @pytest.mark.parametrize("cmd", ["python manage.py " + "x" * 8175, "a " * 4095 + "a"], ids=["one-long-word", "4096-short-words"])
