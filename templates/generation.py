@@ -245,9 +245,10 @@ def regenerate_command(output_dir: Path, params_dir: Path) -> str:
     return f".venv/bin/python generate.py --output-dir {relative(output_dir)} --params-dir {relative(params_dir)}"
 
 
-def how_changed(path: Path) -> str:
+def how_changed(path: Path, source: str) -> str:
     """How a file of output/ differs from what generation produces: missing, one that cannot be read (same_content
-    took it for changed: said as differing, the permission went unsaid), or other content."""
+    took it for changed: said as differing, the permission went unsaid), or other content (source: what it is
+    generated from, where a change by hand belongs: make templates writes the file anew)."""
     if not path.exists():
         return "is missing; generation produces it"
     try:
@@ -256,7 +257,7 @@ def how_changed(path: Path) -> str:
         return f"cannot be read ({error.strerror or error}); `make templates` writes it anew, or give it read permission"
     except RefusedFile:  # a FIFO, a directory: other content
         pass
-    return "differs from what generation produces"
+    return f"differs from what generation produces (from {source}: a change made in the file itself is undone by make templates)"
 
 
 def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, params_dir: Path) -> list[str]:
@@ -265,7 +266,10 @@ def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, para
     line for all its files, with the choice, since `make templates` would remove the directory."""
     orphaned = sorted({p.parent for p in stale if p.parent != output_dir and not (params_dir / f"{p.parent.name}.yaml").is_file()})
     return (
-        [f"{relative(path)} {how_changed(path)}" for path in changed]
+        [
+            f"{relative(path)} {how_changed(path, 'templates/' if path.parent == output_dir else f'{relative(params_dir / path.parent.name)}.yaml')}"
+            for path in changed
+        ]
         + [
             f"{relative(path)} is produced by no layer or environment"
             + (

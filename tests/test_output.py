@@ -342,6 +342,9 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     # the generations before and after in this process (generate_main); the check between them, generate.py's own process
     assert generate_main(*base[2:], "--no-lint").returncode == 0
     (out / "alb.json").write_text(json.dumps({"edited": True}))
+    (out / "prod" / "alb.json").write_text(
+        (out / "prod" / "alb.json").read_text().replace('"Parameters": {', '"Parameters": {"Edited": "by hand", ', 1)
+    )
     (out / "service.json").unlink()
     unused = [f"prod/{layer}.json" for layer in templates.OPTIONAL_LAYERS]
     for layer in templates.OPTIONAL_LAYERS:  # as generation wrote them while prod enabled them
@@ -350,7 +353,11 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     (out / "gone" / "alb.json").write_text(json.dumps({"Parameters": {}, "Tags": templates.own_tags("gone", "alb")}))
     check = subprocess.run([*base, "--check"], capture_output=True, text=True)
     assert check.returncode == 1
-    assert f"stale: {out}/alb.json differs from what generation produces" in check.stderr
+    # where a change belongs, for one made in the file by hand (make templates would undo it)
+    undone = "a change made in the file itself is undone by make templates"
+    assert f"stale: {out}/alb.json differs from what generation produces (from templates/: {undone})\n" in check.stderr
+    prod_params = templates.relative(params_dir / "prod.yaml")
+    assert f"stale: {out}/prod/alb.json differs from what generation produces (from {prod_params}: {undone})\n" in check.stderr
     assert f"stale: {out}/service.json is missing; generation produces it" in check.stderr
     assert [name for name in unused if f"{name} is produced by no layer" in check.stderr] == unused
     for layer in templates.OPTIONAL_LAYERS:  # and why: the layer left the environment's enabled_layers
@@ -366,8 +373,9 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     assert "gone/alb.json" not in check.stderr
     written = generate_main(*base[2:], "--no-lint")
     assert written.returncode == 0, written
-    # alb.json and service.json written; prod's unused configurations and gone/alb.json removed
-    assert f", 2 written, {len(unused) + 1} removed\n" in written.stdout, written.stdout
+    # alb.json, prod/alb.json and service.json written; prod's unused configurations and gone/alb.json removed
+    assert f", 3 written, {len(unused) + 1} removed\n" in written.stdout, written.stdout
+    assert "Edited" not in (out / "prod" / "alb.json").read_text()
     assert not (out / "gone" / "alb.json").exists() and not any((out / name).exists() for name in unused)
     assert json.loads((out / "alb.json").read_text())["Resources"] and (out / "service.json").is_file()
 
@@ -668,7 +676,7 @@ def test_a_fifo_or_a_directory_in_place_of_a_generated_file_is_said_to_differ_no
     ran = generate_main("--check", "--no-lint", "--output-dir", out)
     assert ran.returncode == 1, ran
     for path in (fifo, directory):
-        assert f"stale: {path} differs from what generation produces\n" in ran.stderr, ran.stderr
+        assert f"stale: {path} differs from what generation produces (from templates/: " in ran.stderr, ran.stderr
     assert "cannot be read" not in ran.stderr, ran.stderr
 
 

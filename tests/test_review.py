@@ -1602,7 +1602,7 @@ def edit_desired_count(output_dir):
     text = path.read_text()
     assert f'"DesiredCount": "{desired}"' in text
     path.write_text(text.replace(f'"DesiredCount": "{desired}"', f'"DesiredCount": "{int(desired) + 1}"'))
-    return "prod/service.json differs from what generation produces"
+    return "prod/service.json differs from what generation produces (from params/prod.yaml: a change made in the file itself is undone by make templates)"
 
 
 def remove_a_configuration(output_dir):
