@@ -7105,7 +7105,7 @@ def test_releases_of_a_destroyed_service_stack_are_not_rolled_back_to(aws):
     aws.deployed("service", parameters=service_parameters("v2"))
     history(aws, [*before, release("v2", "2025-11-22T10:00:00Z")])
     assert aws.run("rollback", "--stack", "service") == 1
-    assert f"1 releases in the history belong to an earlier {stack('service')}" in aws.out
+    assert f"1 release in the history belongs to an earlier {stack('service')} (destroyed, then created again at " in aws.out
     assert "nothing earlier to roll back to" in aws.err
 
 

@@ -903,8 +903,10 @@ class Commands:
             every = deployer.history.releases()
             releases = of_the_stack(every, creation_time)
             if len(every) > len(releases):
+                earlier = len(every) - len(releases)
                 deployer.say(
-                    f"{len(every) - len(releases)} releases in the history belong to an earlier {layer.stack} (destroyed, then created "
+                    f"{earlier} {'release in the history belongs' if earlier == 1 else 'releases in the history belong'} to an "
+                    f"earlier {layer.stack} (destroyed, then created "
                     f"again at {stack_mark(creation_time)}): not rolled back to"
                 )
             unknown = unknown_before(releases, running, said, deployer.history.name)
