@@ -828,8 +828,12 @@ def did_you_mean(word, choices) -> str:
         named = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, 'unnamed')}" for c in foreign[:3])
         return f" (it holds {named}: not ASCII, as every allowed value is)"
     by_lower = {choice.lower(): choice for choice in choices}
-    close = difflib.get_close_matches(word.lower(), list(by_lower), n=1)
-    return f" (did you mean {by_lower[close[0]]}?)" if close else ""
+    close = difflib.get_close_matches(word.lower(), list(by_lower), n=3)
+    # Every choice as close as the closest (us-east-l is us-east-1 or us-east-2 to difflib), in text order (choices may
+    # be a set): one of them alone, the last in text order, was said for us-east-l (us-east-2)
+    score = {choice: difflib.SequenceMatcher(None, choice, word.lower()).ratio() for choice in close}
+    tied = sorted(by_lower[choice] for choice in close if score[choice] == max(score.values()))
+    return f" (did you mean {' or '.join(tied)}?)" if close else ""
 
 
 def smoke_check_problem(check) -> str | None:
@@ -850,6 +854,8 @@ def smoke_check_problem(check) -> str | None:
         return "its path does not start with / or holds characters other than ASCII letters, digits and /._~-"
     if len(path) > MAX_SMOKE_PATH:
         return f"its path is {len(path):,} characters"
+    if isinstance(status, str):  # status: "200": "not an HTTP status" misled, the number being one
+        return "its status is text (in quotes): an HTTP status is a whole number from 100 to 599, without quotes"
     if not (isinstance(status, int) and not isinstance(status, bool) and 100 <= status <= 599):
         return "its status is not an HTTP status (100 to 599)"
     return None

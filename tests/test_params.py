@@ -133,6 +133,13 @@ BAD = [
         "allowed: ",
     ),
     (
+        # as close to us-east-1 as to us-east-2: us-east-2 alone was said, the last of the two in text order
+        "a region with the letter l for the digit 1",
+        {**GOOD, "region": "us-east-l"},
+        "region: 'us-east-l' is not supported (did you mean us-east-1 or us-east-2?)",
+        "allowed: ",
+    ),
+    (
         # it looks like us-east-1: difflib scored it as close to us-west-1 and suggested that
         "a region with a Cyrillic letter",
         {**GOOD, "region": "us-e\u0430st-1"},
@@ -1489,6 +1496,11 @@ def test_a_check_of_one_environment_stopped_by_another_environments_file_says_wh
         ({"path": "/api/user", "status": 999}, "{path: /api/user, status: 999}: its status is not an HTTP status (100 to 599)"),
         ({"path": "/api/user", "status": 600}, "{path: /api/user, status: 600}: its status is not an HTTP status (100 to 599)"),
         ({"path": "/api/user", "status": True}, "{path: /api/user, status: true}: its status is not an HTTP status (100 to 599)"),
+        (
+            {"path": "/api/user", "status": "200"},
+            "{path: /api/user, status: '200'}: its status is text (in quotes): an HTTP status is a whole number from 100 to 599, "
+            "without quotes",
+        ),
         (["/api/user", 200], "[/api/user, 200]: not a mapping"),
     ],
     ids=[
@@ -1503,6 +1515,7 @@ def test_a_check_of_one_environment_stopped_by_another_environments_file_says_wh
         "status out of range",
         "status just past 599",
         "boolean status",
+        "quoted status",
         "a list",
     ],
 )
