@@ -3401,6 +3401,10 @@ def test_interrupt_while_waiting_leaves_the_stack_and_says_how_to_follow_or_canc
     assert "nothing was cancelled" in aws.err and f"make status ENV={ENV}" in aws.err
     assert f"describe-stack-events --stack-name {stack_id(layer)})" in aws.err, aws.err
     assert f"{CLI} cloudformation delete-stack --stack-name {stack(layer)}   (a create cannot be cancelled)" in aws.err
+    # and how the run goes on, once the operation it left is followed (a new user's walkthrough: how to follow and
+    # stop the stack's operation was said, the layers not reached were named, and nothing said to run the deploy again)
+    going_on = deploy.commands.GOING_ON_AFTER_CTRL_C["deploy"]
+    assert aws.err.splitlines()[-1] == f"  {going_on}", aws.err
 
 
 def test_a_create_that_failed_on_a_taken_name_is_recognised_by_its_handler_error_code_or_its_words(aws):
@@ -3515,6 +3519,7 @@ def test_interrupt_while_a_destroy_waits_says_a_delete_cannot_be_stopped(aws):
     assert f"CloudFormation carries on with {stack('service')} (DELETE_IN_PROGRESS)" in aws.err
     assert "not destroyed yet" not in aws.out, aws.out  # a destroy of one layer: make destroy ENV= alone would take every layer
     assert "stop it:           nothing: a delete cannot be stopped" in aws.err and "create cannot be cancelled" not in aws.err
+    assert "to go on" not in aws.err and "same command again" not in aws.err, aws.err  # a destroy says its own (below)
 
 
 def test_a_destroy_of_every_layer_stopped_in_a_deletion_says_what_is_left_and_how_to_finish_and_purge(aws):
@@ -6149,6 +6154,7 @@ def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(
     said = (
         f"if the update completes, the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}); "
         f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1\n"
+        f"  {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}\n"  # the run's way on, last
     )
     # the running image's own release stays the way back: nothing to say
     assert aws.err.endswith(said) if tag == "v2" else "if the update completes" not in aws.err, aws.err

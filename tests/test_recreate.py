@@ -2201,6 +2201,32 @@ def test_ctrl_c_outside_a_stack_operation_says_how_to_go_on_where_the_same_comma
         assert code == 0, out + err
 
 
+def test_ctrl_c_in_the_wait_of_the_services_first_create_names_a_create_and_says_how_to_go_on(sandbox, run, monkeypatch):
+    # (a new user's walkthrough) Ctrl-C in a stack operation's wait said how to follow and stop the operation, and of
+    # the service's first create "if the update completes, ... TAG=<image tag> (an image that ran before it)": no
+    # image ran in it before, and nothing said that the same command goes on.
+    deployed(sandbox, run, *LAYERS[: LAYERS.index("service")])
+    executed = []
+
+    def ctrl_c_once_executed(**_):
+        if executed:
+            raise KeyboardInterrupt
+
+    on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", lambda **_: executed.append(True))
+    on_each_client(monkeypatch, "after-call.cloudformation.DescribeStacks", ctrl_c_once_executed)
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert code == 130 and executed, out + err
+    image = SANDBOX.values["ImageTag"]
+    assert f"\nif the create completes, the release of {image} is live but not recorded" in err and "the update" not in err, err
+    assert f"make rollback ENV={ENV} TAG=<image tag> (the image to run instead)\n" in err, err
+    assert err.splitlines()[-1] == f"  {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}", err
+    code, out, err = run("deploy", "--stack", "service", "--yes")  # as it says: what the stopped run left (its settling update)
+    assert code == 0, out + err
+    code, out, err = run("deploy", "--stack", "service", "--yes")
+    assert code == 0 and f"{stack('service')}: no changes" in out, out + err
+
+
 def test_execute_takes_the_layer_from_the_change_sets_name_when_stack_is_left_out(sandbox, run):
     # make execute CHANGESET=<the name make changeset printed> said "execute needs STACK=<layer>", though the name says it.
     deployed(sandbox, run)

@@ -46,7 +46,7 @@ from scripts.deploy.commands import (
     verify_endpoint,
 )
 from scripts.deploy.deployer import Deployer
-from scripts.deploy.failure import Failure
+from scripts.deploy.failure import Failure, StoppedWaiting
 from scripts.deploy.layer import layer_named_in, load_layer
 from scripts.deploy.logs import parse_since
 from scripts.deploy.policies import ALLOW_ALL_POLICY
@@ -593,6 +593,9 @@ def main(
             )
     except (Failure, OutputFailed) as error:
         failure = error
+        going_on = going_on_after_ctrl_c(args.command, deployer) if isinstance(error, StoppedWaiting) else None
+        if going_on:  # the run's own way on, after how to follow the operation it left running (a rerun waits for it)
+            failure = Failure(f"{error}\n  {going_on}", 130)
     except KeyboardInterrupt:
         going_on = going_on_after_ctrl_c(args.command, deployer)
         failure = Failure(f"{INTERRUPTED}; {going_on}" if going_on else INTERRUPTED, 130)

@@ -214,7 +214,9 @@ class ChangeSets:
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
             if not release:
                 raise  # no release, or the same image: its release in the history stays the way back
-            raise Failure(f"{stopped}\nif the update completes, {release}", stopped.code) from None
+            # the same class: a Ctrl-C's (StoppedWaiting) is followed by the run's way on (main)
+            operation = "update" if exists else "create"
+            raise type(stopped)(f"{stopped}\nif the {operation} completes, {release}", stopped.code) from None
         if found["StackStatus"] in SUCCEEDED:  # the summary says so even if Ctrl-C comes in what follows
             changes = len(change_set.get("Changes", []))
             self.outcomes[layer.name] = f"{'updated' if exists else 'created'}, {changes} change{'s' * (changes != 1)}"

@@ -8,6 +8,11 @@ class Failure(ToolError):
     prefix = ""
 
 
+class StoppedWaiting(Failure):
+    """Ctrl-C stopped a wait on a stack operation, which CloudFormation carries on (text.interrupted's lines): main adds
+    what the command leaves to do, where the same command goes on."""
+
+
 class UpstreamsNotDeployed(Failure):
     """A layer reads the outputs of layers that are not deployed (Deployer.wired_parameters)."""
 

@@ -846,6 +846,8 @@ def release_not_recorded(image_tag, env, history, rolled_back_from, replaced, wh
     back = f"make rollback ENV={env} TAG={printable(replaced, one_line=True) if new_image else '<image tag>'}"
     if rolled_back_from:
         back += f" (not {rolled_back_from}, which this rollback left: an image that ran before it)"
+    elif replaced is None:  # a create: no image ran in this stack before it
+        back += " (the image to run instead)"
     elif not new_image:
         back += " (an image that ran before it)"
     because = f" ({why})" if why else ""

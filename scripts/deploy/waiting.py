@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 import templates
 from scripts.deploy import logs, text
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, SandboxGone, explain, next_page_token, not_found, sandbox_gone
-from scripts.deploy.failure import Failure
+from scripts.deploy.failure import Failure, StoppedWaiting
 from scripts.deploy.status import busy
 from scripts.deploy.text import parameter_values
 from templates import params
@@ -145,7 +145,7 @@ class StackWaiting:
             raise Failure("\n".join(lines) + self.policies.still_relaxed())
         except KeyboardInterrupt:
             lines = text.interrupted(stack, self.env, self.running(found, operation), self.cli, sandbox=self.on_sandbox, stack_id=stack_id)
-            raise Failure("\n".join(lines) + self.policies.still_relaxed(), 130) from None
+            raise StoppedWaiting("\n".join(lines) + self.policies.still_relaxed(), 130) from None
         except (*AWS_ERRORS, *UNREADABLE) as error:  # AWS out of reach, refusing to answer, or unreadable, mid-wait: the operation goes on
             if sandbox_gone(error, self.env):  # but not on a sandbox whose server is gone, with the stack (main says its one line)
                 raise SandboxGone(error) from None
