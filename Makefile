@@ -123,7 +123,11 @@ NO_SUCH_TARGET := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NO_SUCH_TARGET),)
 FIRST_WORD := $(firstword $(subst -, ,$(firstword $(NO_SUCH_TARGET))))
 LIKE := $(if $(filter $(FIRST_WORD),$(TARGETS)),$(filter $(FIRST_WORD)%,$(TARGETS)))
-$(error $(call shown,$(firstword $(NO_SUCH_TARGET))): not a make target$(if $(LIKE),$(COMMA) like $(LIKE)); make help lists them)
+# Else the close ones (make stauts), as the tools name a mistyped layer or environment: Python's difflib, the
+# interpreter the virtual environment is made with (none found: no suggestion)
+CLOSE := $(if $(LIKE),,$(shell $(PYTHON) -c 'import difflib, sys; print(" or ".join(difflib.get_close_matches(sys.argv[1], sys.argv[2:], n=1)))' \
+	$(call quote,$(firstword $(NO_SUCH_TARGET))) $(TARGETS) 2>/dev/null))
+$(error $(call shown,$(firstword $(NO_SUCH_TARGET))): not a make target$(if $(LIKE),$(COMMA) like $(LIKE))$(if $(CLOSE), (did you mean $(CLOSE)?)); make help lists them)
 endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
 REFUSING := $(firstword $(foreach g,$(filter $(DEPLOYER_TARGETS),$(MAKECMDGOALS)),$(if $(filter-out $(DEPLOYER_VALUES) $(OWN_VALUES_$(g)),$(ON_COMMAND_LINE)),$(g))))

@@ -1037,11 +1037,15 @@ def test_a_value_make_is_given_is_never_run_and_one_on_two_lines_is_refused(tmp_
 
 
 def test_a_misspelt_target_is_refused_naming_make_help():
-    # make's own "No rule to make target 'delpoy'. Stop." named no way on
-    for typed in (["delpoy"], ["templates", "tempaltes"]):
+    # make's own "No rule to make target 'delpoy'. Stop." named no way on; the closest target is named as the tools name
+    # a mistyped layer (a new user's walkthrough: make stauts said only "make help lists them")
+    for typed, meant in ((["delpoy"], "deploy"), (["templates", "tempaltes"], "templates"), (["stauts"], "status")):
         made = make_n(*typed)
         assert made.returncode == 2 and made.stdout == "", made
-        assert f"*** {typed[-1]}: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
+        assert f"*** {typed[-1]}: not a make target (did you mean {meant}?); make help lists them.  Stop." in made.stderr, made.stderr
+    # without the interpreter that finds it, the refusal still comes, with no guess
+    made = make_n("stauts", "PYTHON=/nonexistent/python3")
+    assert made.returncode == 2 and "*** stauts: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
     # a first word that is a target's names the targets that start with it
     made = make_n("sandbox-start")
     assert made.returncode == 2 and made.stdout == "", made
