@@ -1549,7 +1549,10 @@ def test_a_log_group_name_taken_by_one_whose_tags_cannot_be_read_is_refused_all_
     aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})  # there, whoever's
     aws.cf.add_response("delete_change_set", {}, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
     assert aws.run("deploy", "--stack", "service", "--allow-replace", "--yes") == 1
-    assert f"LogGroup needs {name}, which is taken (whose, unknown: cannot read it (AccessDeniedException: not authorized)): " in aws.err
+    assert (
+        f"LogGroup needs {name}, which is taken (whose, unknown: cannot read it (AccessDeniedException: not authorized))\n    free it: "
+        in aws.err
+    )
 
 
 def alb_updated_with_allow_replace(aws, changes):

@@ -833,7 +833,7 @@ def test_a_failed_first_create_rolls_back_and_is_created_again_with_recreate(san
     logs.create_log_group(logGroupName=SERVICE_LOGS)  # takes the name the service layer's log group needs
     # Seen before the change set runs: refused, and the empty stack made for the change set deleted.
     code, out, err = run("deploy", "--stack", "service", "--yes")
-    assert code == 1 and f"LogGroup needs {SERVICE_LOGS}, which is taken (not made by this stack): " in err, out + err
+    assert code == 1 and f"LogGroup needs {SERVICE_LOGS}, which is taken (not made by this stack)\n    free it: " in err, out + err
     assert f"{stack('service')} ROLLBACK_COMPLETE" not in run("status")[1]
     assert not exists(sandbox.client("cloudformation").describe_stacks, "ValidationError", StackName=stack("service"))
 
@@ -954,7 +954,7 @@ def test_replacing_a_stateful_resource_is_refused_without_allow_replace(sandbox,
     sandbox.client("logs").delete_log_group(logGroupName=WAF_LOGS)
     sandbox.client("logs").create_log_group(logGroupName=WAF_LOGS)
     code, out, err = run("deploy", "--stack", "waf", "--yes", "--allow-replace")
-    assert code == 1 and f"LogGroup needs {WAF_LOGS}, which is taken (not made by this stack): " in err, out + err
+    assert code == 1 and f"LogGroup needs {WAF_LOGS}, which is taken (not made by this stack)\n    free it: " in err, out + err
     sandbox.client("logs").delete_log_group(logGroupName=WAF_LOGS)  # freed, as the command says
     code, out, err = run("deploy", "--stack", "waf", "--yes", "--allow-replace")
     assert code == 0, out + err
@@ -1036,11 +1036,14 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
         f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in out for name in kept
     )
     # (mutation audit) make diff's note lays the names out as make deploy's refusal does: one a line, under the note,
-    # each ending with the command that frees it, then what to do with them
+    # each followed by the command that frees it on a line of its own, then what to do with them
     assert "  note: make deploy refuses this: it makes a log group under a name another one holds:" in out.splitlines(), out
+    lines = out.splitlines()
     for name in kept:
-        (line,) = [line for line in out.splitlines() if line.startswith("    ") and f"LogGroup needs {name}, which is taken" in line]
-        assert line.endswith(f"logs delete-log-group --log-group-name {name}"), line
+        (at,) = [n for n, line in enumerate(lines) if line.startswith("    ") and f"LogGroup needs {name}, which is taken" in line]
+        assert "delete-log-group" not in lines[at], lines[at]
+        freeing = lines[at + 1]
+        assert freeing.startswith("      free it: ") and freeing.endswith(f"logs delete-log-group --log-group-name {name}"), freeing
     assert f"  {guards.FREE_THE_NAMES}" in out.splitlines(), out
     (refused,) = [line for line in out.splitlines() if line.startswith("a deploy would be refused: ")]
     takers = {SERVICE_LOGS: "service", WAF_LOGS: "waf"}
@@ -1056,10 +1059,14 @@ def test_a_run_of_every_layer_that_would_take_a_kept_log_groups_name_is_refused_
     assert code == 1, out + err
     assert "error: refused before changing anything: a layer's update would make a log group under a name another one holds" in err
     assert all(f"LogGroup needs {name}, which is taken (kept by an earlier replacement in this stack;" in err for name in kept), err
-    # each name on a line of its own, ending with the command that frees it: run together, one line held six commands
+    # each name on a line of its own, the command that frees it on the next: run together, one line held six commands;
+    # at the end of the line with the export's, the deletion was the easy one to paste first (a new user's walkthrough)
+    lines = err.splitlines()
     for name in kept:
-        (line,) = [line for line in err.splitlines() if line.startswith(f"  {takers[name]}: LogGroup needs {name}, which is taken")]
-        assert line.endswith(f"logs delete-log-group --log-group-name {name}"), line
+        (at,) = [n for n, line in enumerate(lines) if line.startswith(f"  {takers[name]}: LogGroup needs {name}, which is taken")]
+        assert "delete-log-group" not in lines[at], lines[at]
+        freeing = lines[at + 1]
+        assert freeing.startswith("    free it: ") and freeing.endswith(f"logs delete-log-group --log-group-name {name}"), freeing
     assert guards.FREE_THE_NAMES in err.splitlines(), err  # (mutation audit) what to do with the names, on a line of its own
     assert {layer: physical_ids(sandbox, layer) for layer in SANDBOX.layers} == before  # not one layer changed
     assert "UPDATE_COMPLETE" not in out

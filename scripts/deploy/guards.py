@@ -642,18 +642,20 @@ def layers_ahead(deployer, layer) -> list:
 
 
 FREE_THE_NAMES = (
-    "Free each name with the command at the end of its line once its logs are not needed, or keep the names the stack has (the "
+    "Free each name with its `free it` command once its logs are not needed, or keep the names the stack has (the "
     "NamePrefix it was deployed with), then deploy again"
 )
 
 
 def each_on_its_line(taken) -> str:
-    """The names taken, one a line: each carries commands (an export, a deletion) too long to read run together."""
-    return "".join(f"\n  {why}" for why in taken)
+    """The names taken, one a line, and the command that frees each on a line of its own under it: each carries
+    commands (an export, a deletion) too long to read run together, and the deletion is the one not to paste first."""
+    return "".join("\n  " + why.replace("\n", "\n  ") for why in taken)
 
 
 def taken_log_group(deployer, stack, stack_id, logical_id, name, say=None) -> str | None:
-    """None while no log group holds `name`; else whose it is, what it holds and the command that frees it (purge's look).
+    """None while no log group holds `name`; else whose it is and what it holds (purge's look), then, on a line of its
+    own, the command that frees it.
     say: where a name that could not be checked is said (the deployer's say by default)."""
     item = purge.Retained(stack, stack_id, logical_id, "AWS::Logs::LogGroup", name)
     try:
@@ -671,7 +673,7 @@ def taken_log_group(deployer, stack, stack_id, logical_id, name, say=None) -> st
         if item.foreign
         else f"kept by an earlier replacement in this stack; {item.note}"
     )
-    return f"{logical_id} needs {name}, which is taken ({whose}): {purge.free_command(item.kind, name, deployer.cli)}"
+    return f"{logical_id} needs {name}, which is taken ({whose})\n  free it: {purge.free_command(item.kind, name, deployer.cli)}"
 
 
 def refuse_moving_shifted_traffic(
