@@ -122,7 +122,8 @@ def deploy_figures(python, runs):
     from emulator.sandbox import Sandbox
     from scripts.deploy import parse_api_calls
 
-    box = Sandbox(Path(tempfile.mkdtemp(prefix="bench-sandbox-"))).start(exit_with_parent=True)
+    state = Path(tempfile.mkdtemp(prefix="bench-sandbox-"))
+    box = Sandbox(state).start(exit_with_parent=True)
     env = os.environ | box.environment()
     env.pop("AWS_PROFILE", None)
     command = [python, "-m", "scripts.deploy", "deploy", "--env", "sandbox", "--yes", "--api-calls"]
@@ -137,6 +138,7 @@ def deploy_figures(python, runs):
         costs = request_costs(box)
     finally:
         box.stop()
+    shutil.rmtree(state)  # kept, with the server's log, where a run failed
     return full, again, calls, costs
 
 

@@ -1054,7 +1054,7 @@ def test_a_misspelt_target_is_refused_naming_make_help():
     assert "*** t: not a make target; make help lists them.  Stop." in made.stderr, made.stderr
 
 
-@pytest.mark.parametrize("given", ["abc", "0", "1e3", " 5", "10000"])
+@pytest.mark.parametrize("given", ["abc", "0", "1e3", " 5", "10000", ""])  # "": BENCH_RUNS= given empty
 def test_a_bench_runs_value_that_is_no_number_of_runs_is_one_line_before_any_run(given, monkeypatch, capsys):
     import bench
 
@@ -1102,6 +1102,7 @@ def test_bench_measures_each_figure_as_many_times_as_bench_runs_says(given, monk
     # cached, the suite: each `runs` times
     assert len(measured) == 7 * runs and deploys == [runs], (len(measured), deploys)
     assert len(copies) == 2 * runs  # one copy of the project per cold make templates and per review
+    assert not any(copy.exists() for copy in copies)  # each removed after its figures
     assert capsys.readouterr().out.startswith(f"{runs} runs each on ")
 
 
@@ -1281,8 +1282,261 @@ def test_the_bench_measures_a_cold_make_templates_on_a_copy_with_no_output_cache
         assert (copy / "templates" / "__init__.py").is_file() and (copy / "scripts" / "review").is_dir()
         left = [p for p in copy.rglob("*") if p.name in ("__pycache__", "output", ".cache") and ".venv" not in p.parts]
         assert not left, left
+        assert (copy / ".venv").resolve() == (ROOT / ".venv").resolve()  # make templates runs the project's venv
     finally:
         shutil.rmtree(copy)
+
+
+# The launcher's child (bench.timed): resident memory, system time (the kernel zeroes what it reads from /dev/zero),
+# a line on stderr, and what it found of its directory, environment, stdout and own CPU.
+BENCH_CHILD = """
+import json, os, stat, sys
+held = bytearray(120 * 2**20)
+for at in range(0, len(held), 4096):
+    held[at] = 1
+buffer = bytearray(2**20)
+with open("/dev/zero", "rb", buffering=0) as zero:
+    for _ in range(3000):
+        zero.readinto(buffer)
+sys.stderr.write("said on stderr\\n")
+found = {"cwd": os.getcwd(), "marker": os.environ.get("BENCH_MARKER"), "cpu": sum(os.times()[:2])}
+found["stdout is a pipe"] = stat.S_ISFIFO(os.fstat(1).st_mode)
+with open(sys.argv[1], "w") as file:
+    json.dump(found, file)
+"""
+
+
+def test_the_bench_times_a_command_in_its_directory_and_environment_with_its_own_peak_memory_and_cpu(tmp_path):
+    import bench
+
+    script, found, errors = tmp_path / "child.py", tmp_path / "found.json", []
+    script.write_text(BENCH_CHILD)
+    seconds, mib, cpu = bench.timed([sys.executable, str(script), str(found)], tmp_path, os.environ | {"BENCH_MARKER": "given"}, errors)
+    child = json.loads(found.read_text())
+    assert child["cwd"] == str(tmp_path) and child["marker"] == "given", child
+    # its output goes to a file: a pipe would hang the bench on a process the command leaves behind holding it, or
+    # on output larger than the pipe holds
+    assert child["stdout is a pipe"] is False, child
+    assert errors == ["said on stderr\n"], errors
+    # the child's own 120 MiB and more, in MiB: not the launcher's own peak (some 12 MiB), not KiB
+    assert 120 <= mib < 1000, (seconds, mib, cpu)
+    # user and system time, as wait4 has them: at least what the child counted of its own (mostly system time)
+    assert child["cpu"] > 0.05 and cpu >= child["cpu"] - 0.02, (cpu, child)
+    assert seconds >= 0.9 * cpu, (seconds, cpu)  # the wall time of the whole run (one thread: no less than its CPU)
+
+
+def test_the_bench_stops_at_a_command_that_failed_with_what_it_printed(tmp_path):
+    import bench
+    from templates.errors import ToolError
+
+    # its output's end, where pytest's summary is, and not all of a long output
+    command = [sys.executable, "-c", "print('x' * 9000); print('what pytest prints', 'of its failures'); raise SystemExit(3)"]
+    with pytest.raises(ToolError) as raised:
+        bench.timed(command, tmp_path)
+    said = f"bench: {' '.join(command)} failed: "
+    assert str(raised.value).startswith(said) and "what pytest prints of its failures" in str(raised.value)[len(said) :], raised.value
+    assert len(str(raised.value)) <= len(said) + 4000, len(str(raised.value))
+
+
+def test_the_bench_reports_median_times_the_largest_peak_and_a_target_met_at_its_value(capsys):
+    import bench
+
+    samples = [(0.1, 50.0, 0.3), (0.9, 200.0, 3.0), (0.2, 60.0, 0.5)]  # means 0.4 s and 1.27 s; median peak 60 MiB
+    assert bench.report("figure", samples, 0.2, 200) == 0.2
+    assert bench.report("figure", samples, 0.19, 199) == 0.2
+    assert bench.report("figure", samples) == 0.2
+    line = f"{'figure':<44} median  0.200 s   cpu    0.50 s   peak  200.0 MiB   n=3"
+    assert capsys.readouterr().out.splitlines() == [
+        f"{line}  (target <= 0.2 s: ok; <= 200 MiB: ok)",
+        f"{line}  (target <= 0.19 s: MISSED; <= 199 MiB: MISSED)",
+        line,
+    ]
+
+
+def test_the_bench_reviews_its_number_of_environments_each_a_copy_of_staging_with_names_of_its_own(tmp_path):
+    import bench
+    from templates import params
+
+    shutil.copytree(ROOT / "params", tmp_path / "params")
+    bench.add_environments(tmp_path / "params", bench.REVIEWED_ENVIRONMENTS)
+    loaded = params.load_all(tmp_path / "params")  # raises on what two environments share unsaid
+    assert len(loaded) == bench.REVIEWED_ENVIRONMENTS
+    given = [yaml.safe_load(path.read_text())["parameters"] for path in (tmp_path / "params").glob("*.yaml")]
+    for name in ("NamePrefix", "ApiHostLabel"):  # each copy's own, none another environment's
+        names = [parameters[name] for parameters in given if name in parameters]
+        assert len(names) >= bench.REVIEWED_ENVIRONMENTS - 3 and len(set(names)) == len(names), names
+
+
+def test_the_bench_reviews_each_copy_with_the_scan_cache_cold_then_warm_and_removes_the_copy(tmp_path, monkeypatch):
+    import bench
+
+    copies, reviews = [], []
+
+    def project_copy():
+        copies.append(tmp_path / f"copy{len(copies)}")
+        shutil.copytree(ROOT / "params", copies[-1] / "params")
+        return copies[-1]
+
+    def timed(command, cwd, *args):
+        scan = cwd / ".cache" / "review-scan"
+        if command[0] != "make":  # the review: is its scan cache there, how many environments does it review
+            reviews.append((cwd, scan.exists(), len(list((cwd / "params").glob("*.yaml")))))
+        scan.mkdir(parents=True, exist_ok=True)  # make templates as well as the review may leave one
+        return (1.0, 1.0, 1.0)
+
+    monkeypatch.setattr(bench, "project_copy", project_copy)
+    monkeypatch.setattr(bench, "timed", timed)
+    cold, warm = bench.review_figures("python", 2)
+    assert len(cold) == len(warm) == 2
+    n = bench.REVIEWED_ENVIRONMENTS
+    assert reviews == [(copies[0], False, n), (copies[0], True, n), (copies[1], False, n), (copies[1], True, n)], reviews
+    assert not any(copy.exists() for copy in copies)
+
+
+def test_the_bench_deploys_on_a_sandbox_seeded_each_run_and_stops_it_even_when_a_deploy_fails(tmp_path, monkeypatch):
+    import tempfile
+
+    import bench
+    from emulator import sandbox
+    from scripts.deploy.aws import API_CALLS
+    from templates.errors import ToolError
+
+    events, deploys = [], []
+
+    class Box:
+        def __init__(self, state):
+            pass
+
+        def start(self, exit_with_parent=False):
+            assert exit_with_parent  # a bench ended by kill -9 leaves no server behind
+            events.append("start")
+            return self
+
+        def environment(self):
+            return {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+
+        def seed(self):
+            events.append("seed")
+
+        def stop(self):
+            events.append("stop")
+
+    def timed(command, cwd, env, errors):
+        deploys.append((command, env))
+        errors.append(f"a line before\n{API_CALLS}startupwebapp-sandbox-alb {10 * len(deploys)}\n")
+        return (len(deploys), 1.0, 1.0)
+
+    monkeypatch.setattr(sandbox, "Sandbox", Box)
+    states = []
+
+    def mkdtemp(prefix):
+        states.append(tmp_path / f"{prefix}{len(states)}")
+        states[-1].mkdir()
+        return str(states[-1])
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    monkeypatch.setattr(bench, "timed", timed)
+    monkeypatch.setattr(bench, "request_costs", lambda box: {"a request": (1.0, 2.0)})
+    monkeypatch.setenv("AWS_PROFILE", "a real account's")
+    full, again, calls, costs = bench.deploy_figures("python", 2)
+    assert events == ["start", "seed", "seed", "stop"], events
+    assert not states[0].exists()  # the sandbox's state directory removed once its figures are made
+    # each run a deploy from empty, then one with nothing changed; the calls counted are each kind's own
+    assert [s for s, _, _ in full] == [1, 3] and [s for s, _, _ in again] == [2, 4]
+    assert calls == {"full": {"startupwebapp-sandbox-alb": 30}, "unchanged": {"startupwebapp-sandbox-alb": 40}}, calls
+    assert costs == {"a request": (1.0, 2.0)}
+    for command, env in deploys:
+        assert command[-1] == "--api-calls" and "--yes" in command and command[command.index("--env") + 1] == "sandbox"
+        assert "AWS_PROFILE" not in env and env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9", env
+    events.clear()
+    monkeypatch.setattr(bench, "timed", lambda *args: (_ for _ in ()).throw(ToolError("bench: a deploy failed")))
+    with pytest.raises(ToolError):
+        bench.deploy_figures("python", 2)
+    assert events == ["start", "seed", "stop"], events
+    assert states[1].is_dir()  # kept where a run failed: its server.log
+
+
+def test_the_bench_counts_a_requests_server_cpu_as_its_user_and_system_time(monkeypatch):
+    import bench
+
+    calls, buffer = [], bytearray(2**20)
+
+    def request(**kwargs):  # mostly system time: the kernel zeroes what is read from /dev/zero
+        calls.append(kwargs)
+        with open("/dev/zero", "rb", buffering=0) as zero:
+            for _ in range(1500):  # some 30 ms: many of /proc's 10 ms ticks
+                zero.readinto(buffer)
+        return {"Stacks": [{"StackName": "startupwebapp-sandbox-alb"}, {"StackName": "startupwebapp-sandbox-service"}]}
+
+    class Client:
+        describe_stacks = get_caller_identity = staticmethod(request)
+
+    class Box:  # the "server" is this process: its CPU read from /proc is the client's own
+        pid = os.getpid()
+
+        def client(self, service):
+            return Client()
+
+    monkeypatch.setattr(bench, "REQUESTS", 5)
+    costs = bench.request_costs(Box())
+    assert list(costs) == [
+        "GetCallerIdentity (next to no work)",
+        "DescribeStacks of one stack (startupwebapp-sandbox-alb)",
+        "DescribeStacks of all 2 stacks",
+    ]
+    for server, client in costs.values():  # each the mean of one call's: the same figure of the same work
+        assert 0.6 * client <= server <= 1.6 * client + 10 and client > 0, costs
+    # each request once before it is measured (a first call's connection and caches are no request's cost)
+    assert len(calls) == 1 + 3 * (1 + bench.REQUESTS) and {"StackName": "startupwebapp-sandbox-alb"} in calls, len(calls)
+
+
+@pytest.mark.parametrize(("worst", "verdict"), [(4, "ok"), (5, "MISSED")])
+def test_the_bench_prints_ratios_targets_and_the_calls_per_stack_of_each_deploy(worst, verdict, monkeypatch, tmp_path, capsys):
+    import bench
+    from scripts.deploy.aws import NO_STACK
+
+    monkeypatch.setenv("BENCH_RUNS", "1")
+    suite_env, places = [], set()
+
+    def project_copy():
+        (tmp_path / "copy" / "params").mkdir(parents=True, exist_ok=True)
+        return tmp_path / "copy"
+
+    def deploy_figures(python, count):
+        per_stack = {
+            "full": {NO_STACK: 5, "startupwebapp-sandbox-alb": 8, "startupwebapp-sandbox-service": 6},
+            "unchanged": {NO_STACK: 2, "startupwebapp-sandbox-alb": worst, "startupwebapp-sandbox-service": 3},
+        }
+        return [(1.0, 1.0, 1.0)], [(1.0, 1.0, 1.0)], per_stack, {}
+
+    def timed(command, cwd, env=None, errors=None):
+        if "pytest" in command:
+            suite_env.append(env)
+        if "-c" in command or "pytest" in command:  # the generation and the suite run in the project itself
+            places.add(cwd)
+        return (0.5 if "-c" in command else 1.0, 1.0, 1.0)  # generation alone: half a make templates
+
+    monkeypatch.setattr(bench, "project_copy", project_copy)
+    monkeypatch.setattr(bench, "add_environments", lambda *args: None)
+    monkeypatch.setattr(bench, "deploy_figures", deploy_figures)
+    monkeypatch.setattr(bench, "timed", timed)
+    assert bench.main() in (0, None), capsys.readouterr().err
+    out = capsys.readouterr().out.splitlines()
+    assert "ratios: cold/generation 2.0x, cold/unchanged 1.0x" in out, out
+    unnamed = "that name no stack (the environment's lock, the relaxed-policy marks, the release history)"
+    assert f"API calls per stack, full: alb 8, service 6; and 5 {unnamed}" in out, out
+    assert f"API calls per stack, unchanged: alb {worst}, service 3  (target <= 4: {verdict}); and 2 {unnamed}" in out, out
+    # the suite as make test runs it: pytest keeps its bytecode
+    assert [env["PYTHONDONTWRITEBYTECODE"] for env in suite_env] == [""], suite_env
+    assert places == {bench.ROOT}, places
+    # the targets printed are the README's (Performance), in its order
+    readme = (ROOT / "README.md").read_text().split("## Performance", 1)[1]
+    table = readme.split("\n| figure |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]  # the rows, after header and rule
+    rows = [row.split("|")[-2].strip() for row in table]
+    given = [float(m.group(1)) for row in rows if (m := re.match(r"([\d.]+) s", row))]
+    printed = [float(n) for line in out for n in re.findall(r"target <= ([\d.]+) s", line)]
+    assert printed == given, (printed, given)
+    assert "one of 200 MiB" in readme and all("<= 200 MiB: ok" in line for line in out if "MiB: " in line)
 
 
 @pytest.mark.parametrize("name", ["STACK", "TAG", "ENV", "CHANGESET", "ACTION", "CMD", "SINCE", "MAX_WAIT"])
