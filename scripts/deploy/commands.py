@@ -476,12 +476,13 @@ class Commands:
             # A run stopped before it set it, or a change by hand; not a create under way, nor a stack a deploy refuses (ROLLBACK_COMPLETE)
             if enabled and not foreign and found["StackStatus"] in UPDATABLE and not found.get("EnableTerminationProtection"):
                 note += f"  (termination protection off: make deploy STACK={name} ENV={env} turns it back on)"
+            under = []  # the commands the row's notes name, each on a line of its own under it: run together, a row ran to 600 characters
             if waiting:  # make changeset's, or a stopped run's: ExecutionStatus AVAILABLE (API_ChangeSetSummary.html)
-                run_one = f"; make execute STACK={name} CHANGESET=<name> ENV={env} runs one" if enabled else ""
+                note += f"  (change sets that could still run: {waiting})"
+                under += [f"  run one:     make execute STACK={name} CHANGESET=<name> ENV={env}"] if enabled else []
                 # one left by a stopped run, or a review no one will execute: CloudFormation ends them only when another runs
-                discard = f"{deployer.cli} cloudformation delete-change-set --stack-name {stack} --change-set-name <name> discards one"
-                note += f"  (change sets that could still run: {waiting}{run_one}; {discard})"
-            deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}")
+                under += [f"  discard one: {deployer.cli} cloudformation delete-change-set --stack-name {stack} --change-set-name <name>"]
+            deployer.say(f"{stack:<36} {found['StackStatus']:<28} {when:%Y-%m-%d %H:%M:%S %Z}{note}", *under)
         if holder:
             deployer.say(
                 f"locked: {holder}; {', '.join(LOCKING_COMMANDS)} are refused until that run ends; if it died, make unlock ENV={env} frees the lock"
