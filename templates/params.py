@@ -778,12 +778,15 @@ def load(path: Path) -> Environment:
         problems.append(f"{where}: parameters: expected a mapping of input names to values")
         given = {}
 
-    values = {}
+    values, inputs_listed = {}, False
     for key, raw in given.items():
         spec = INPUTS.get(key)
         if spec is None:
             hint = did_you_mean(key, INPUTS) if len(problems) < MAX_PROBLEMS else ""  # past those shown: not worth difflib's time
-            problems.append(f"{where}: parameters.{named(key)}: unknown key{hint}; allowed: {', '.join(sorted(INPUTS))}")
+            # the inputs listed once a file: each unknown key's line ran to some 1,300 characters
+            allowed = "the inputs listed above" if inputs_listed else ", ".join(sorted(INPUTS))
+            problems.append(f"{where}: parameters.{named(key)}: unknown key{hint}; allowed: {allowed}")
+            inputs_listed = True
             continue
         problem = check_value(spec, raw)
         if problem:

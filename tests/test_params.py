@@ -1675,6 +1675,10 @@ def test_each_unknown_key_gets_its_own_hint(tmp_path):
     assert result.returncode == 2
     assert "parameters.DesiredCout: unknown key (did you mean DesiredCount?)" in result.stderr, result.stderr
     assert "parameters.MaxCapacty: unknown key (did you mean MaxCapacity?)" in result.stderr, result.stderr
+    # the inputs listed once, on the first: each line listed all of them (a new user's walkthrough: two 1,300-character lines)
+    unknown = [line for line in result.stderr.splitlines() if ": unknown key (did you mean " in line]
+    assert [line.endswith(f"; allowed: {', '.join(sorted(INPUTS))}") for line in unknown] == [True, False], unknown
+    assert unknown[1].endswith("; allowed: the inputs listed above"), unknown
 
 
 def test_the_trust_policy_may_take_iams_quota_itself_and_no_more(tmp_path):
