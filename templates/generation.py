@@ -260,16 +260,18 @@ def how_changed(path: Path, source: str) -> str:
     return f"differs from what generation produces (from {source}: a change made in the file itself is undone by make templates)"
 
 
+def generated_from(path: Path, output_dir: Path, params_dir: Path) -> str:
+    """Where a change to a file of output/ belongs: a layer template's in templates/, a configuration's in its params file."""
+    return "templates/" if path.parent == output_dir else f"{relative(params_dir / path.parent.name)}.yaml"
+
+
 def stale_reasons(changed: list[Path], stale: list[Path], output_dir: Path, params_dir: Path) -> list[str]:
     """Why each file of differences() is stale, one line each: a changed one differs or is missing; an
     environment directory whose params file is gone (moved or deleted by mistake, most often) is one
     line for all its files, with the choice, since `make templates` would remove the directory."""
     orphaned = sorted({p.parent for p in stale if p.parent != output_dir and not (params_dir / f"{p.parent.name}.yaml").is_file()})
     return (
-        [
-            f"{relative(path)} {how_changed(path, 'templates/' if path.parent == output_dir else f'{relative(params_dir / path.parent.name)}.yaml')}"
-            for path in changed
-        ]
+        [f"{relative(path)} {how_changed(path, generated_from(path, output_dir, params_dir))}" for path in changed]
         + [
             f"{relative(path)} is produced by no layer or environment"
             + (

@@ -349,7 +349,9 @@ def test_the_saved_states_paths_answer_a_post_with_no_content_and_name_a_state_n
 
 
 def test_ssms_public_parameters_are_read_after_a_restore(sandbox):
-    """SSM's parameters come back with their own attributes (the regions and AMIs moto loads on first read, by region)."""
+    """SSM's parameters come back with their own attributes (the regions and AMIs moto loads on first read, by region).
+    The region's public parameter is AWS's too, under /aws/service/global-infrastructure:
+    https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-public-parameters-global-infrastructure.html"""
     sandbox.seed()
     ssm = sandbox.client("ssm")
     ssm.put_parameter(Name="/saved/value", Value="as saved", Type="String")  # the region's parameters in the saved state

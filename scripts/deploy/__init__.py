@@ -58,6 +58,7 @@ from templates.errors import (
     Output,
     OutputFailed,
     ReaderGone,
+    ToolError,
     ending_interrupted,
     report,
     stops_held,
@@ -474,8 +475,7 @@ def refuse_all_but_a_usable_sandbox(command, endpoint) -> None:
     or an endpoint that is none or not on this machine, is refused."""
     problem = os.environ.get(SANDBOX_PROBLEM)
     if problem:
-        # a newline alone ends a line, as in every error (templates/errors.py ToolError.lines)
-        raise Failure("\n".join(f"error: {line}" for line in problem.split("\n")), 2)
+        raise Failure("\n".join(ToolError(problem).lines()), 2)  # each line "error: ", a newline alone ending one
     if not endpoint:
         raise Failure(
             f"error: ENV={SANDBOX_ENV} deploys only to the local sandbox, and AWS_ENDPOINT_URL is not set: run it through make "
