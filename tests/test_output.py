@@ -1050,3 +1050,21 @@ def test_a_deployer_command_that_reads_no_layer_file_does_not_wait_for_output(aw
     with output_taken(aws.dirs[0], fcntl.LOCK_EX):
         code = aws.run(*command)
     assert code == 9 and validated, aws.err
+
+
+def test_every_readme_table_row_is_one_line():
+    # A table row broken over lines renders each later line as a row of its own (GitHub's Markdown: a table ends
+    # only at a blank line or another block), its text in the first column: README's Faults table did so.
+    in_table = in_code = False
+    broken = []
+    for number, line in enumerate((ROOT / "README.md").read_text().splitlines(), 1):
+        in_code ^= line.startswith("```")
+        if in_code or line.startswith("```"):
+            continue
+        if line.startswith("|"):
+            in_table = True
+        elif not line.strip():
+            in_table = False
+        elif in_table:
+            broken.append(f"README.md:{number}: {line[:60]}")
+    assert not broken, broken

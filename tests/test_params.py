@@ -2139,6 +2139,29 @@ def test_the_console_refuses_a_list_longer_than_the_template_has_slots_for(layer
     assert not console_takes(parameter, value), f"the console takes {most + 1} {name} items: {value}"
 
 
+def single_values_only_make_templates_refuses() -> list[tuple[str, str, str]]:
+    """(layer, input, a value of GOOD's changed so that make templates refuses it and the template's pattern takes it)."""
+    secret = GOOD["parameters"].get("DatabaseSecretArn", INPUTS["DatabaseSecretArn"].default)
+    repository = GOOD["parameters"].get("GitHubRepository", INPUTS["GitHubRepository"].default)
+    return [
+        ("alb", "TestListenerCidr", "203.0.113.7/24"),  # host bits set
+        ("service", "DatabaseSecretArn", re.sub(r"^(arn:aws:secretsmanager:)[^:]+", r"\1us-esat-1", secret)),
+        ("ci", "GitHubRepository", f"{repository}.git"),
+    ]
+
+
+@pytest.mark.parametrize("layer, name, value", single_values_only_make_templates_refuses())
+def test_the_single_values_readme_says_only_make_templates_refuses(tmp_path, layer, name, value):
+    # README (Parameters) says the console refuses what make templates refuses, but for the checks it lists: these
+    # three single values are among them. A template pattern made to refuse one moves it off that list.
+    result, _ = run_generate(tmp_path, with_parameters(**{name: value}))
+    assert result.returncode == 2 and f"parameters.{name}: " in result.stderr, result.stderr
+    parameter = json.loads((ROOT / "output" / f"{layer}.json").read_text())["Parameters"][name]
+    assert console_takes(parameter, value), f"the console refuses {name} {value} now: README lists it as make templates' alone"
+    listed = (ROOT / "README.md").read_text().split("So are three single values", 1)[1].split("\n\n", 1)[0]
+    assert f"`{name}`" in listed, listed
+
+
 def numbers_in_the_container_command() -> list[str]:
     """The Number inputs the service template writes into the web container's command with Fn::Sub: text to ECS,
     which checks nothing of it; gunicorn reads --workers and --timeout with int(value, 0)."""
