@@ -429,7 +429,9 @@ def refuse_values_the_command_does_not_take(args, enabled, endpoint) -> None:
             if args.command == "execute"
             else ""
         )
-        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(enabled)}", 2)
+        # events reads a stack taken out of enabled_layers too: every layer named, as its STACK= refusals do
+        offered = layers_to_name(args) if args.command in TAKES_ANY_LAYER else enabled
+        raise Failure(f"error: {args.command} needs STACK=<layer> (--stack){unnamed}; layers: {', '.join(offered)}", 2)
     emulated = bool(endpoint) or args.env == SANDBOX_ENV  # the sandbox's, whether it runs or not
     if args.command == "verify":  # an emulator's addresses are this machine's only
         args.verify_endpoint = verify_endpoint(args.connect_to, args.ca_bundle, loopback_only=emulated)
