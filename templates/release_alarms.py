@@ -102,6 +102,9 @@ def add_alert_topic(t, p):
     # customer-managed key whose policy lets cloudwatch.amazonaws.com use it, with the two actions that page's
     # statement grants (kms:GenerateDataKey* and kms:Decrypt).
     # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+    # Without aws:SourceArn or aws:SourceAccount conditions: that page's statement has none and does not say
+    # CloudWatch's requests to KMS carry them, and a condition they lack would drop every notification unseen.
+    # The key encrypts this topic alone.
     publishes = Statement(
         Sid="CloudWatchPublishes",
         Effect=Allow,
