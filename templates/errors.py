@@ -620,12 +620,36 @@ def stop_signals_as_ctrl_c() -> None:
             signal.signal(number, terminated)
 
 
+def blocking_outputs() -> None:
+    """stdout and stderr written to as blocking descriptors. O_NONBLOCK belongs to an open pipe, which every process
+    of a CI step shares (Node sets it on its stdio): a slow reader's full pipe then failed a write with EAGAIN, which
+    Python's unbuffered stdout (PYTHONUNBUFFERED) drops without a word (a deploy's log cut after 4 KiB, exit 0) and
+    its buffered one raises (a deploy that worked said "cannot write the standard output"). A pipe is opened again
+    through /proc (Linux) as the tool's own, so that making it blocking changes nothing for the processes sharing it
+    (O_NONBLOCK for the open: a pipe without a reader fails it at once); anything else is made blocking in place."""
+    for descriptor in (1, 2):
+        with contextlib.suppress(OSError):  # closed (`>&-`): nothing to write to
+            if os.get_blocking(descriptor):
+                continue
+            try:
+                if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+                    raise OSError(errno.ENOTSUP, "not a pipe")
+                own = os.open(f"/proc/self/fd/{descriptor}", os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # not a pipe, no /proc, or no reader any more (a write then says so: EPIPE)
+                os.set_blocking(descriptor, True)
+                continue
+            os.set_blocking(own, True)
+            os.dup2(own, descriptor)
+            os.close(own)
+
+
 def run(main, reader_gone_ends=True) -> None:
     """`python -m ...`: exit with main()'s status. SIGTERM and SIGHUP end it as Ctrl-C does
     (terminated). A closed reader (`| head`) ends it at once (SIGPIPE: status 141, no message),
     unless reader_gone_ends is False: then main() handles it (Output)."""
     global _main_ends_the_process
     stop_signals_as_ctrl_c()
+    blocking_outputs()
     if reader_gone_ends:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         # A full disk under stdout: the tool goes on to its end (generation's files, the review's

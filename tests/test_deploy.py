@@ -9563,16 +9563,43 @@ def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so
     assert "not confirmed" in aws.err, aws.err
 
 
-def test_a_question_is_asked_when_stdin_is_a_terminal_and_the_caller_does_not_say(aws, monkeypatch):
-    # python -m scripts.deploy gives main() no `interactive`: whether to ask is whether stdin is a terminal
+class TerminalOutput(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    "out, err, asked",
+    [
+        (TerminalOutput, io.StringIO, True),
+        (io.StringIO, TerminalOutput, True),  # `> deploy.log`: asked on stderr (tests/test_faults.py asks so on a terminal)
+        (io.StringIO, io.StringIO, False),  # both redirected: no one would see the question
+    ],
+)
+def test_a_question_is_asked_when_stdin_and_an_output_are_terminals_and_the_caller_does_not_say(aws, monkeypatch, out, err, asked):
+    # python -m scripts.deploy gives main() no `interactive`: whether to ask is whether stdin is a terminal, and
+    # stdout or stderr one to show the question on
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
-    aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)
+    if asked:
+        aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)
     monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(isatty=lambda: True))
-    questions, err = [], io.StringIO()
+    questions, err = [], err()
     argv = ["unlock", "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)]
-    assert deploy.main(argv, clients=aws.clients, ask=aws.answering("n", questions), out=io.StringIO(), err=err) == 1
-    assert len(questions) == 1 and "not confirmed" in err.getvalue(), (questions, err.getvalue())
+    assert deploy.main(argv, clients=aws.clients, ask=aws.answering("n", questions), out=out(), err=err) == 1
+    said = "not confirmed" if asked else "no terminal to ask on"
+    assert len(questions) == asked and said in err.getvalue(), (questions, err.getvalue())
+
+
+def test_a_closed_stdin_is_no_terminal_to_ask_on(aws, monkeypatch):
+    # `<&-`: Python's sys.stdin is None, whose isatty() ended every command in an AttributeError
+    held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
+    aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
+    monkeypatch.setattr(sys, "stdin", None)
+    questions, err = [], TerminalOutput()
+    argv = ["unlock", "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)]
+    assert deploy.main(argv, clients=aws.clients, ask=aws.answering("n", questions), out=TerminalOutput(), err=err) == 1
+    assert not questions and "no terminal to ask on" in err.getvalue(), err.getvalue()
 
 
 def test_unlock_of_an_environment_not_locked_says_so_and_asks_nothing(aws):
@@ -9673,6 +9700,36 @@ def test_unlock_refuses_while_the_run_holding_the_lock_still_runs_on_this_machin
         ), aws.err
     else:
         assert code == 0 and f"{ENV}: lock freed (was {holder}" in aws.out, aws.err
+
+
+def test_unlock_refusing_for_a_stopped_holder_says_it_is_stopped_not_that_a_kill_term_frees_the_lock(aws):
+    # A deploy stopped at its question (Ctrl-Z, kill -STOP): a SIGTERM stays pending until the process is continued, so
+    # "kill -TERM <pid>, which frees the lock", followed as said, freed nothing (the process stayed in state T, the lock
+    # held). /proc/<pid>/stat, which unlock reads already, says T.
+    machine = lock.this_machine()
+    assert machine, "this test needs Linux's /proc"
+    argv = [*SLEEPING, "scripts.deploy", f"--env={ENV}"]
+    process = subprocess.Popen(argv)
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[-2:-1] != [argv[-1].encode()]:
+            assert time.monotonic() < deadline, f"{argv} not started within 30 s"
+            time.sleep(0.01)
+        os.kill(process.pid, signal.SIGSTOP)
+        while lock.stat_fields(process.pid)[0] != "T":
+            assert time.monotonic() < deadline, "not stopped within 30 s"
+            time.sleep(0.01)
+        here = f"{lock.user()}@{socket.gethostname()}"
+        value = json.dumps(HELD | {"holder": f"{here} (pid {process.pid})", "machine": machine, "started": lock.start_time(process.pid)})
+        aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": value, "Version": 1}}, {"Name": LOCK})
+        code = aws.run("unlock", "--yes")
+    finally:
+        process.kill()
+        process.wait()
+    pid = process.pid
+    assert code == 1 and f"It is stopped (Ctrl-Z or SIGSTOP): fg in its terminal (or kill -CONT {pid}) lets it go on" in aws.err, aws.err
+    assert f"kill -TERM {pid} then kill -CONT {pid} ends it, which frees the lock" in aws.err, aws.err
+    assert "Let it end" not in aws.err, aws.err
 
 
 def test_a_lock_naming_this_very_process_is_never_its_own_holder():

@@ -2559,6 +2559,108 @@ def test_a_deploy_started_with_stderr_closed_still_exits_with_its_own_status():
         assert (ran.returncode, ran.stdout) == (2, b""), ran
 
 
+def test_a_command_started_with_stdin_closed_runs_as_without_a_terminal(seeded_sandbox):
+    # `<&-` (a job runner or script that closes it): Python starts with sys.stdin None, which is no terminal, so
+    # a command asks nothing and runs as under `< /dev/null`; it was "AttributeError: 'NoneType' object has no
+    # attribute 'isatty' ... an AWS answer without what this tool reads, or a bug of the tool's" for every command.
+    box, env, command = seeded_sandbox
+    for argv, code, said in (
+        (["status", "--env", "sandbox"], 0, ""),
+        ([*command[3:], "--stack", "cert-dns"], 0, ""),  # deploy --env sandbox --yes
+        (["destroy", "--env", "sandbox", "--stack", "cert-dns"], 1, "terminal"),  # no YES=1: refused as without a terminal
+    ):
+        ran = subprocess.run(
+            [sys.executable, "-m", "scripts.deploy", *argv],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            preexec_fn=lambda: os.close(0),
+            timeout=120,
+        )
+        assert ran.returncode == code and "AttributeError" not in ran.stderr and said in ran.stderr, (argv, ran.returncode, ran.stderr)
+
+
+def test_a_question_with_stdout_in_a_file_is_asked_on_the_terminal(seeded_sandbox, tmp_path):
+    # `make destroy STACK=cert-dns > destroy.log` at a terminal: input() wrote the question into the file, and the run
+    # waited for an answer nobody was asked for, without end, holding the environment's lock. It is asked on stderr.
+    import pty
+    import select
+
+    box, env, command = seeded_sandbox
+    with deploying_into(box) as run:
+        deployed(box, run, "cert-dns")
+    log = tmp_path / "destroy.log"
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: stdin and stderr the terminal, stdout the file
+        try:
+            os.chdir(ROOT)
+            descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(descriptor, 1)
+            os.execve(sys.executable, [sys.executable, "-m", "scripts.deploy", "destroy", "--env", "sandbox", "--stack", "cert-dns"], env)
+        finally:
+            os._exit(127)
+    seen, status, answered, deadline = b"", None, False, time.monotonic() + 30
+    try:
+        while status is None and time.monotonic() < deadline:
+            if select.select([terminal], [], [], 0.2)[0]:
+                with contextlib.suppress(OSError):
+                    seen += os.read(terminal, 65536)
+            if b"[y/N] " in seen and not answered:
+                os.write(terminal, b"n\n")
+                answered = True
+            ended, code = os.waitpid(pid, os.WNOHANG)
+            status = os.waitstatus_to_exitcode(code) if ended else None
+    finally:
+        if status is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(terminal)
+    written, stack = log.read_text(), templates.stack_name("sandbox", "cert-dns")
+    assert answered and f"destroy {stack}".encode() in seen, (seen, written)
+    assert status == 1 and b"nothing destroyed" in seen, (status, seen)
+    assert "[y/N]" not in written and stack in written, written
+    assert box.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+
+
+@pytest.mark.parametrize("unbuffered", ["1", None], ids=["PYTHONUNBUFFERED=1", "buffered"])
+def test_a_deploy_whose_stdout_is_a_non_blocking_pipe_loses_none_of_its_output_unsaid(seeded_sandbox, unbuffered):
+    # A pipe another process of the CI step set O_NONBLOCK on (Node does: travis-ci/travis-ci#4704; asyncio's children:
+    # Mic92/nix-fast-build#363), its reader a little slow: a write finds it full (EAGAIN). Under PYTHONUNBUFFERED=1, which
+    # .github/workflows/deploy-service.yml sets, Python's unbuffered stdout drops what did not fit without raising: the
+    # deploy's log ended after its first 4 KiB, exit 0, nothing said. Buffered, the first EAGAIN dropped the rest and
+    # turned the deploy that worked into "error: cannot write the standard output", exit 1. The reader was only slow.
+    import fcntl
+    import threading
+
+    box, env, command = seeded_sandbox
+    env = {name: value for name, value in env.items() if name != "PYTHONUNBUFFERED"} | (
+        {"PYTHONUNBUFFERED": unbuffered} if unbuffered else {}
+    )
+    reader, writer = os.pipe()
+    fcntl.fcntl(writer, 1031, 4096)  # F_SETPIPE_SZ (Linux): one page
+    os.set_blocking(writer, False)
+    read = []
+
+    def slow_reader():
+        time.sleep(3)
+        with os.fdopen(reader, "rb") as pipe:
+            read.append(pipe.read())
+
+    thread = threading.Thread(target=slow_reader)
+    thread.start()
+    try:
+        ran = subprocess.run(command, cwd=ROOT, env=env, stdout=writer, stderr=subprocess.PIPE, text=True, timeout=120)
+        # the tool's pipe made blocking is its own: the processes that share the step's keep theirs as they set it
+        assert not os.get_blocking(writer)
+    finally:
+        os.close(writer)
+        thread.join()
+    stdout = read[0].decode()
+    assert ran.returncode == 0 and "summary, " in stdout, (ran.returncode, ran.stderr, len(stdout), stdout[-300:])
+
+
 def test_concurrent_deploys_of_one_environment_run_one_at_a_time_and_lose_no_release(seeded_sandbox):
     box, env, base = seeded_sandbox
     with deploying_into(box) as run:  # the first release, in this process: the concurrent ones are `make deploy`'s own

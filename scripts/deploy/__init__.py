@@ -500,12 +500,31 @@ def stopped_once_done(command, commands) -> Failure:
     return Failure(f"{said}: {commands.done}" if commands and commands.done else said, 130)
 
 
+def can_ask(out, err) -> bool:
+    """A terminal to read the answer from (stdin: None when the tool started with it closed, `<&-`) and one to show
+    the question on: stdout, or stderr where stdout goes to a file or a pipe (asking_on_a_terminal)."""
+    return sys.stdin is not None and sys.stdin.isatty() and (out.isatty() or err.isatty())
+
+
+def asking_on_a_terminal(out, err):
+    """input(), its question on stderr where stdout is no terminal: `make destroy > destroy.log` wrote the question
+    into the file, and the run waited unseen for its answer, holding the environment's lock."""
+    if out.isatty():
+        return input
+
+    def ask(question: str) -> str:
+        print(question, end="", file=err, flush=True)
+        return input()
+
+    return ask
+
+
 def main(
     argv=None,
     *,
     clients=None,
     sleep=time.sleep,
-    ask=input,
+    ask=None,
     interactive=None,
     now=None,
     revision=None,
@@ -552,8 +571,8 @@ def main(
             revision=revision,
             output_dir=args.output_dir,
             params_file=templates.relative(environment.path),
-            ask=ask,
-            interactive=sys.stdin.isatty() if interactive is None else interactive,
+            ask=ask or asking_on_a_terminal(out, err),
+            interactive=can_ask(out, err) if interactive is None else interactive,
             yes=args.yes,
             role_arn=args.role_arn,
             clock=clock,

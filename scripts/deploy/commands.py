@@ -1120,13 +1120,21 @@ class Commands:
             command = lock.command_line(running) or []
             # The lock is anyone's to write who may put the parameter: one forged to name another process (a shell, init)
             # with its start time must not get a kill of it advised. Ctrl-C or a kill only for a deployer's process.
-            ending = (
-                f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
-                "not the run"
-                if lock.runs_deployer_of(command, env)
-                else f"It runs no deployer of {env} ({printable(' '.join(command), one_line=True)[:100] or 'its command line unreadable'}): "
-                "if it is not the run (the lock may name it falsely)"
-            )
+            if not lock.runs_deployer_of(command, env):
+                ending = (
+                    f"It runs no deployer of {env} ({printable(' '.join(command), one_line=True)[:100] or 'its command line unreadable'}): "
+                    "if it is not the run (the lock may name it falsely)"
+                )
+            elif lock.stopped(running):  # Ctrl-Z: a SIGTERM waits until it is continued, so kill -TERM alone freed nothing
+                ending = (
+                    f"It is stopped (Ctrl-Z or SIGSTOP): fg in its terminal (or kill -CONT {running}) lets it go on, and kill -TERM "
+                    f"{running} then kill -CONT {running} ends it, which frees the lock. If that process is not the run"
+                )
+            else:
+                ending = (
+                    f"Let it end, or stop it with Ctrl-C in its terminal (or kill -TERM {running}), which frees the lock. If that process is "
+                    "not the run"
+                )
             raise Failure(
                 f"error: the lock of {env} is held by {holder}, and its process {running} still runs on this machine: nothing freed. "
                 f"{ending}, delete the lock yourself: {deployer.cli} ssm delete-parameter --name {deployer.lock.name}"

@@ -95,6 +95,12 @@ def stat_fields(pid: int) -> list[str] | None:
         return None
 
 
+def stopped(pid: int) -> bool:
+    """Stopped (Ctrl-Z, SIGSTOP: state T; t under a debugger): a SIGTERM stays pending until it is continued (proc(5))."""
+    fields = stat_fields(pid)
+    return bool(fields) and fields[0] in ("T", "t")
+
+
 def command_line(pid: int) -> list[str] | None:
     """The process's command line, its words as given (/proc/<pid>/cmdline), or None when it cannot be read."""
     try:
