@@ -2386,6 +2386,23 @@ def test_an_unusable_value_is_refused_naming_it_on_one_line_before_any_aws_call(
     assert aws.err.startswith(said) and len(aws.err.splitlines()) == 1 and len(aws.err) < 1000, aws.err
 
 
+def test_a_checkout_path_with_a_control_character_is_named_as_the_checkout_not_as_an_option(aws, monkeypatch):
+    # a checkout in a directory whose name holds a newline: "--output-dir='...': a control character" named an option
+    # no one gave (its default, the project's output/)
+    checkout = Path("/tmp/a\nb/startupwebapp")
+    monkeypatch.setattr(deploy, "OUTPUT_DIR", checkout / "output")
+    monkeypatch.setattr(deploy, "PARAMS_DIR", checkout / "params")
+    monkeypatch.setattr(templates, "ROOT", checkout)
+    aws.clients = pytest.fail
+    err = io.StringIO()
+    assert deploy.main(["status", "--env", ENV], out=io.StringIO(), err=err) == 2
+    assert err.getvalue() == (
+        "error: this checkout's directory '/tmp/a\\nb/startupwebapp': a control character, one that reorders a line or shows as "
+        "nothing, or a byte that is not UTF-8; allowed: a path of one line of printable text (move the checkout to one)\n"
+    ), err.getvalue()
+    assert "--output-dir" not in err.getvalue()
+
+
 def test_the_execution_role_s_arn_is_taken_with_a_path(aws, monkeypatch):
     from scripts.deploy import parse, validate
 

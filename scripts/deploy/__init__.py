@@ -245,6 +245,12 @@ def refuse_unprintable_values(args) -> None:
             if len(text) > most:
                 raise Failure(f"error: {variable}: a value of {len(text)} characters; allowed: at most {most}", 2)
             if ANY_CONTROL_CHARACTER.search(text.replace("\t", "") if name == "cmd" else text):
+                if value in (OUTPUT_DIR, PARAMS_DIR):  # not given: the checkout's own path, which "--output-dir=" named
+                    raise Failure(
+                        f"error: this checkout's directory {shown(str(templates.ROOT))}: a control character, one that reorders a line or "
+                        "shows as nothing, or a byte that is not UTF-8; allowed: a path of one line of printable text (move the checkout to one)",
+                        2,
+                    )
                 raise Failure(
                     f"error: {variable}={shown(text)}: a control character, one that reorders a line or shows as nothing, or a byte that is not UTF-8; allowed: one line of printable text",
                     2,
