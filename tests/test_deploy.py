@@ -9586,22 +9586,25 @@ class TerminalOutput(io.StringIO):
 
 
 @pytest.mark.parametrize(
-    "out, err, asked",
+    "out, terminal_opens, asked",
     [
-        (TerminalOutput, io.StringIO, True),
-        (io.StringIO, TerminalOutput, True),  # `> deploy.log`: asked on stderr (tests/test_faults.py asks so on a terminal)
-        (io.StringIO, io.StringIO, False),  # both redirected: no one would see the question
+        (TerminalOutput, False, True),
+        (io.StringIO, True, True),  # `> deploy.log`: asked on the terminal itself (tests/test_faults.py asks so on one)
+        (io.StringIO, False, False),  # output redirected, no controlling terminal: no one would see the question
     ],
 )
-def test_a_question_is_asked_when_stdin_and_an_output_are_terminals_and_the_caller_does_not_say(aws, monkeypatch, out, err, asked):
+def test_a_question_is_asked_when_stdin_and_an_output_are_terminals_and_the_caller_does_not_say(
+    aws, monkeypatch, out, terminal_opens, asked
+):
     # python -m scripts.deploy gives main() no `interactive`: whether to ask is whether stdin is a terminal, and
-    # stdout or stderr one to show the question on
+    # stdout or the terminal itself (/dev/tty) one to show the question on
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     if asked:
         aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)
     monkeypatch.setattr(sys, "stdin", types.SimpleNamespace(isatty=lambda: True))
-    questions, err = [], err()
+    monkeypatch.setattr(deploy, "terminal_opens", lambda: terminal_opens)
+    questions, err = [], io.StringIO()
     argv = ["unlock", "--env", ENV, "--output-dir", str(OUTPUT), "--params-dir", str(PARAMS)]
     assert deploy.main(argv, clients=aws.clients, ask=aws.answering("n", questions), out=out(), err=err) == 1
     said = "not confirmed" if asked else "no terminal to ask on"

@@ -2581,9 +2581,11 @@ def test_a_command_started_with_stdin_closed_runs_as_without_a_terminal(seeded_s
         assert ran.returncode == code and "AttributeError" not in ran.stderr and said in ran.stderr, (argv, ran.returncode, ran.stderr)
 
 
-def test_a_question_with_stdout_in_a_file_is_asked_on_the_terminal(seeded_sandbox, tmp_path):
+@pytest.mark.parametrize("stderr_too", [False, True], ids=["> destroy.log", "> destroy.log 2>&1"])
+def test_a_question_with_stdout_in_a_file_is_asked_on_the_terminal(seeded_sandbox, tmp_path, stderr_too):
     # `make destroy STACK=cert-dns > destroy.log` at a terminal: input() wrote the question into the file, and the run
-    # waited for an answer nobody was asked for, without end, holding the environment's lock. It is asked on stderr.
+    # waited for an answer nobody was asked for, without end, holding the environment's lock. It is asked on the
+    # terminal itself (/dev/tty), also when stderr goes to the file too.
     import pty
     import select
 
@@ -2597,6 +2599,8 @@ def test_a_question_with_stdout_in_a_file_is_asked_on_the_terminal(seeded_sandbo
             os.chdir(ROOT)
             descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
             os.dup2(descriptor, 1)
+            if stderr_too:
+                os.dup2(descriptor, 2)
             os.execve(sys.executable, [sys.executable, "-m", "scripts.deploy", "destroy", "--env", "sandbox", "--stack", "cert-dns"], env)
         finally:
             os._exit(127)
@@ -2619,7 +2623,7 @@ def test_a_question_with_stdout_in_a_file_is_asked_on_the_terminal(seeded_sandbo
         os.close(terminal)
     written, stack = log.read_text(), templates.stack_name("sandbox", "cert-dns")
     assert answered and f"destroy {stack}".encode() in seen, (seen, written)
-    assert status == 1 and b"nothing destroyed" in seen, (status, seen)
+    assert status == 1 and "nothing destroyed" in (written if stderr_too else seen.decode()), (status, seen, written)
     assert "[y/N]" not in written and stack in written, written
     assert box.client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
 

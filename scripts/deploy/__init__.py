@@ -506,20 +506,33 @@ def stopped_once_done(command, commands) -> Failure:
     return Failure(f"{said}: {commands.done}" if commands and commands.done else said, 130)
 
 
-def can_ask(out, err) -> bool:
-    """A terminal to read the answer from (stdin: None when the tool started with it closed, `<&-`) and one to show
-    the question on: stdout, or stderr where stdout goes to a file or a pipe (asking_on_a_terminal)."""
-    return sys.stdin is not None and sys.stdin.isatty() and (out.isatty() or err.isatty())
+TERMINAL = "/dev/tty"  # the process's controlling terminal, wherever its output goes
 
 
-def asking_on_a_terminal(out, err):
-    """input(), its question on stderr where stdout is no terminal: `make destroy > destroy.log` wrote the question
-    into the file, and the run waited unseen for its answer, holding the environment's lock."""
+def can_ask(out) -> bool:
+    """A terminal to read the answer from (stdin: None when the tool started with it closed, `<&-`) and to show the
+    question on: stdout, or else the terminal itself (asking_on_a_terminal)."""
+    return sys.stdin is not None and sys.stdin.isatty() and (out.isatty() or terminal_opens())
+
+
+def terminal_opens() -> bool:
+    try:
+        with open(TERMINAL, "w"):
+            return True
+    except OSError:  # no controlling terminal (setsid, a service)
+        return False
+
+
+def asking_on_a_terminal(out):
+    """input(), its question written to the terminal itself where stdout is no terminal, as ssh and sudo ask:
+    `make destroy > destroy.log` wrote the question into the file, and the run waited unseen for its answer, holding
+    the environment's lock. (`| tee` showed it; `2>&1 | tee` too, which a question on stderr alone would not reach.)"""
     if out.isatty():
         return input
 
     def ask(question: str) -> str:
-        print(question, end="", file=err, flush=True)
+        with open(TERMINAL, "w", encoding="utf-8", errors="replace") as terminal:
+            terminal.write(question)
         return input()
 
     return ask
@@ -577,8 +590,8 @@ def main(
             revision=revision,
             output_dir=args.output_dir,
             params_file=templates.relative(environment.path),
-            ask=ask or asking_on_a_terminal(out, err),
-            interactive=can_ask(out, err) if interactive is None else interactive,
+            ask=ask or asking_on_a_terminal(out),
+            interactive=can_ask(out) if interactive is None else interactive,
             yes=args.yes,
             role_arn=args.role_arn,
             clock=clock,
