@@ -94,7 +94,11 @@ def whole_numbers_from(smallest: int, largest: int) -> str:
 
 LINUX_ID = whole_numbers_from(1, MAX_LINUX_ID)
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
-GITHUB_REPOSITORY = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}"
+# owner/name, or owner@<owner id>/name@<repository id>: the immutable form GitHub's OIDC tokens name a repository
+# by (in the sub claim the deploy role trusts) once it was created, renamed or transferred on or after 15 July 2026,
+# or opted in. https://github.blog/changelog/2026-04-23-immutable-subject-claims-for-github-actions-oidc-tokens
+GITHUB_OWNER, GITHUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", r"[A-Za-z0-9._-]{1,100}"
+GITHUB_REPOSITORY = rf"(?:{GITHUB_OWNER}/{GITHUB_NAME}|{GITHUB_OWNER}@[0-9]{{1,20}}/{GITHUB_NAME}@[0-9]{{1,20}})"
 # Environments and branches or tags only, never pull_request. An environment subject is in the token
 # of any job that names the environment, a pull request's too: the environments' deployment-branch
 # rules decide (README.md, "CI: GitHub Actions"). https://docs.github.com/en/actions/reference/security/oidc
@@ -672,9 +676,11 @@ INPUTS = {
             "GitHubRepository",
             "String",
             "startupwebapp/startupwebapp-deploy",
-            "GitHub repository (owner/name) whose workflows may assume the deploy role.",
+            "GitHub repository whose workflows may assume the deploy role, as its OIDC tokens name it (case-sensitive): "
+            "owner/name, or owner@<owner id>/name@<repository id> for one created or renamed since 15 July 2026.",
             pattern=GITHUB_REPOSITORY,
-            hint="owner/name of a GitHub repository, such as startupwebapp/startupwebapp-deploy",
+            hint="owner/name of a GitHub repository as GitHub spells it, such as startupwebapp/startupwebapp-deploy, or "
+            "owner@<owner id>/name@<repository id> as its OIDC tokens name it",
         ),
         Input(
             "GitHubCallerRepository",
@@ -682,14 +688,15 @@ INPUTS = {
             "",
             "The application repository whose workflow calls deploy-service.yml (its token names the caller); empty: none.",
             pattern=f"({GITHUB_REPOSITORY})?",
-            hint="empty, or owner/name of a GitHub repository",
+            hint="empty, or owner/name (or owner@<owner id>/name@<repository id>) of a GitHub repository",
         ),
         Input(
             "GitHubSubjects",
             "CommaDelimitedList",
             "environment:prod",
             f"Where in that repository a workflow may assume the deploy role: OIDC subject suffixes "
-            f"(environment:<name>, ref:refs/heads/<branch>, ref:refs/tags/<tag>; * allowed in refs), at most {GITHUB_MAX_SUBJECTS}.",
+            f"(environment:<name>, ref:refs/heads/<branch>, ref:refs/tags/<tag>; * allowed in refs), at most {GITHUB_MAX_SUBJECTS}. "
+            "deploy-service.yml's jobs name an environment, whose token has the environment: subject, never a ref: one.",
             pattern=GITHUB_SUBJECT,
             items=(1, GITHUB_MAX_SUBJECTS),
             hint="environment:<name>, ref:refs/heads/<branch> or ref:refs/tags/<tag>",

@@ -991,12 +991,17 @@ def repository_name_problems(v: dict) -> list[str]:
     problems = []
     for key in ("GitHubRepository", "GitHubCallerRepository"):
         owner, _, name = str(v[key]).partition("/")
+        name, at, repository_id = name.partition("@")  # the immutable form: name@<repository id>
         if not repository_name_taken(name):
             without = name.removesuffix(".git")
             problems.append(
                 f"parameters.{key}: {shown(v[key])} names no GitHub repository (GitHub drops a name's .git, refuses one ending "
                 f"in .wiki, and a name of . or ..); allowed: owner/name as the repository's page shows it"
-                + (f", such as {owner}/{without}" if name.endswith(".git") and without and repository_name_taken(without) else "")
+                + (
+                    f", such as {owner}/{without}{at}{repository_id}"
+                    if name.endswith(".git") and without and repository_name_taken(without)
+                    else ""
+                )
             )
     return problems
 

@@ -19,7 +19,7 @@ from conftest import ROOT, generate_main, only
 import templates
 from scripts.deploy import tasks
 from templates import ci, inputs, validation
-from templates.params import load_all
+from templates.params import check_value, load_all
 
 REPO = "startupwebapp/startupwebapp-deploy"
 NOVALUE = object()
@@ -170,6 +170,25 @@ def test_a_calling_repository_gets_the_same_subjects(template):
         "repo:startupwebapp/startupwebapp:environment:prod",
         "repo:startupwebapp/startupwebapp:environment:staging",
     ]
+
+
+def test_a_repository_named_by_its_immutable_ids_is_trusted_as_githubs_tokens_name_it(template):
+    # A repository created, renamed or transferred on or after 15 July 2026 is named in its tokens' sub claim with its
+    # owner's and its own immutable id: "repo:octocat@123456/my-repo@456789:ref:refs/heads/main" (GitHub's example:
+    # https://github.blog/changelog/2026-04-23-immutable-subject-claims-for-github-actions-oidc-tokens). owner/name alone
+    # never matched it, and make templates refused the form.
+    immutable, caller = "octocat@123456/my-repo@456789", "octo-org@42/app@7"
+    for key, value in (("GitHubRepository", immutable), ("GitHubCallerRepository", caller)):
+        assert check_value(inputs.INPUTS[key], value) is None, key
+        assert re.fullmatch(template["Parameters"][key]["AllowedPattern"], value), key  # the console takes it too
+    assert trust_subjects(template, ["ref:refs/heads/main"], immutable, caller) == [
+        "repo:octocat@123456/my-repo@456789:ref:refs/heads/main",
+        "repo:octo-org@42/app@7:ref:refs/heads/main",
+    ]
+    # both ids or none: GitHub's form names the owner's and the repository's, a token never one alone
+    for half in ("octocat@123456/my-repo", "octocat/my-repo@456789", "octocat@/my-repo@", "octocat@12a/my-repo@4"):
+        assert check_value(inputs.INPUTS["GitHubRepository"], half) is not None, half
+        assert not re.fullmatch(template["Parameters"]["GitHubRepository"]["AllowedPattern"], half), half
 
 
 def test_sub_default_is_the_prod_environment_of_this_repository(template):

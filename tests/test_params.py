@@ -574,6 +574,13 @@ BAD = [
         "parameters.GitHubRepository: 'octo-org/app.git' names no GitHub repository",
         "such as octo-org/app",
     ),
+    # in the immutable form too: the suggestion keeps its ids
+    (
+        "a repository named by its ids with its .git",
+        with_parameters(GitHubRepository="octo-org@42/app.git@7"),
+        "parameters.GitHubRepository: 'octo-org@42/app.git@7' names no GitHub repository",
+        "such as octo-org@42/app@7\n",
+    ),
     (
         "a caller repository ending in .wiki",
         with_parameters(GitHubCallerRepository="octo-org/app.wiki"),

@@ -228,7 +228,8 @@ def test_aws_access_is_oidc_only(deploy):
 
 
 def test_one_deploy_per_environment_never_cancelled(deploy):
-    assert deploy["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False}
+    # queue: max: a rollback pending behind a deploy is not cancelled by the next run queued (GitHub keeps one pending otherwise)
+    assert deploy["concurrency"] == {"group": "deploy-${{ inputs.environment }}", "cancel-in-progress": False, "queue": "max"}
     assert all("concurrency" not in job for job in deploy["jobs"].values())
 
 
