@@ -211,18 +211,35 @@ def lint_in_worker(paths: list[Path]) -> list[tuple[str, str]]:
     return lint_group(_worker_runner, paths)
 
 
+CHECKOV_SETTINGS = ("CKV_", "CHECKOV_", "BC_", "PRISMA_")  # the prefixes of checkov's (and its platform's) variables
+
+
 def checkov(directory: Path) -> list["Check"]:
     """checkov's CloudFormation checks on directory: one Check per check and resource."""
-    os.environ.setdefault("BC_SKIP_MAPPING", "TRUE")  # no remote guideline download when offline
-    os.environ.setdefault("CHECKOV_RUN_SCA_PACKAGE_SCAN_V2", "false")
+    # checkov reads its settings from the environment as it is imported: CHECKOV_MAX_IAC_FILE_SIZE=100 in the shell
+    # skipped every template, and the review said "0 failed" and cached it. The scan is the same whatever the shell
+    # holds (scripts/review/scan.py refuses a template checkov says nothing of, for the settings it may read otherwise).
+    for name in [name for name in os.environ if name.startswith(CHECKOV_SETTINGS)]:
+        del os.environ[name]
+    os.environ["BC_SKIP_MAPPING"] = "TRUE"  # no remote guideline download when offline
+    os.environ["CHECKOV_RUN_SCA_PACKAGE_SCAN_V2"] = "false"
     logging.getLogger("checkov").setLevel(logging.CRITICAL)
     policy_sentry_data()  # before checkov's IAM checks import it
     from checkov.cloudformation.runner import Runner
     from checkov.runner_filter import RunnerFilter
 
     resource_checks_loaded()
+    runner = Runner()
     with parse_tables_built_once(), forks_end_quietly():  # checkov forks a worker per group of templates
-        report = Runner().run(root_folder=str(directory), runner_filter=RunnerFilter(framework=["cloudformation"]))
+        report = runner.run(root_folder=str(directory), runner_filter=RunnerFilter(framework=["cloudformation"]))
+    # A template checkov did not read has no findings, which a review would show as none failed (and cache).
+    read = {Path(path).resolve() for path in getattr(runner, "definitions", None) or {}}
+    unread = sorted(str(path.relative_to(directory)) for path in directory.rglob("*.json") if path.resolve() not in read)
+    if unread:
+        raise ToolError(
+            f"checkov did not read {', '.join(unread)} (a template it cannot parse, or a checkov setting that skips it): "
+            "nothing was reported of them"
+        )
     checks = [(c, "passed", f"{c.check_id} {c.check_name}") for c in report.passed_checks]
     checks += [(c, "failed", f"{c.check_id} {c.check_name}") for c in report.failed_checks]
     checks += [(c, "skipped", f"{c.check_id} skipped: {(c.check_result or {}).get('suppress_comment', '')}") for c in report.skipped_checks]

@@ -109,7 +109,7 @@ def scan_cache(tmp_path_factory, output_scan):
     patch.setattr(scan, "CACHE", tmp_path_factory.mktemp("review-scan"))
     for name, content in layer_files().items():
         key = scan.cache_key(name, content, ("cfn-lint",))
-        generation.write_atomically(scan.CACHE / f"{key}.json", scan.to_json(scan.LayerScan(problems=output_scan[name].problems)))
+        generation.write_atomically(scan.CACHE / f"{key}.json", scan.to_json(scan.LayerScan(problems=output_scan[name].problems), key))
     yield scan.CACHE
     patch.undo()
 
@@ -647,7 +647,9 @@ def test_a_scan_without_the_cache_runs_the_scanners_whatever_the_cache_holds(tmp
     # conftest's output_scan is "from neither the scan's cache nor cfn-lint's": an entry cached before must not answer it
     monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
     scanned = []  # the templates of each checkov run
-    monkeypatch.setattr(validation, "checkov", lambda directory: scanned.append(sorted(directory.rglob("*.json"))) or [])
+    monkeypatch.setattr(
+        validation, "checkov", lambda directory: scanned.append(sorted(directory.rglob("*.json"))) or passed_once_each(directory)
+    )
     linted = []  # use_cache of each cfn-lint run
     monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: linted.append(use_cache) or [])
     files = layer_files()
@@ -3493,7 +3495,7 @@ def test_a_scan_cache_entry_of_another_shape_in_any_of_its_keys_is_refused(damag
     # from_json says "ValueError for anything else": each of the entry's keys, skipped as well as failed, is looked at,
     # or a damaged entry comes back as made-up findings (or a TypeError later, in combined's sorted()).
     with pytest.raises(ValueError):
-        scan.from_json(json.dumps(damaged))
+        scan.from_json(json.dumps({"key": "k", **damaged}), "k")
 
 
 def test_a_scan_cache_entry_as_to_json_writes_it_is_read_back_whole():
@@ -3507,7 +3509,7 @@ def test_a_scan_cache_entry_as_to_json_writes_it_is_read_back_whole():
         scan.LayerScan(problems=("alb.json:1:1: I3011 x",), failed=(checks[0],), skipped=(checks[1],), passed=0),
         scan.LayerScan(passed=7),
     ):
-        assert scan.from_json(scan.to_json(written)) == written
+        assert scan.from_json(scan.to_json(written, "k"), "k") == written
 
 
 def test_the_key_of_a_checkov_only_scan_changes_with_the_iam_data_checkovs_iam_checks_read(monkeypatch):
@@ -3558,13 +3560,14 @@ def test_the_review_names_each_whole_number_the_web_command_takes_from_a_paramet
         assert f"({name}" in shown, (name, shown)
 
 
+def passed_once_each(directory) -> list:
+    """checkov as a stub: one made-up check passed per template it reads, named as checkov names it (its path in the scan)."""
+    return [validation.Check(str(p.relative_to(directory)), "passed", "AWS::Made::Up.Thing", "CKV_X x") for p in directory.rglob("*.json")]
+
+
 def stub_scanners(monkeypatch):
     """cfn-lint finds nothing; checkov passes one made-up check per template it reads."""
-    monkeypatch.setattr(
-        validation,
-        "checkov",
-        lambda directory: [validation.Check(p.name, "passed", "AWS::Made::Up.Thing", "CKV_X x") for p in directory.rglob("*.json")],
-    )
+    monkeypatch.setattr(validation, "checkov", passed_once_each)
     monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [])
 
 
@@ -3580,19 +3583,20 @@ def test_a_scan_cache_that_cannot_be_written_still_gives_the_scan(tmp_path, monk
     assert blocked.read_text() == "not a directory"
 
 
-@pytest.mark.parametrize("missing", ["problems", "failed", "skipped", "passed"])
+@pytest.mark.parametrize("missing", ["problems", "failed", "skipped", "passed", "key"])
 def test_a_scan_cache_entry_missing_a_key_is_scanned_again_not_a_traceback(tmp_path, monkeypatch, missing):
     # an entry of another version of the tool's, or damaged, without one of its keys (a KeyError in from_json) is no entry
     monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
     stub_scanners(monkeypatch)
     files = {"alb": layer_files()["alb"]}
     fresh = scan.scan_templates(files)
-    entry = tmp_path / "cache" / f"{scan.cache_key('alb', files['alb'], scan.SCANNERS)}.json"
+    key = scan.cache_key("alb", files["alb"], scan.SCANNERS)
+    entry = tmp_path / "cache" / f"{key}.json"
     damaged = json.loads(entry.read_text())
     del damaged[missing]
     entry.write_text(json.dumps(damaged))
     assert scan.scan_templates(files) == fresh
-    assert scan.from_json(entry.read_text()) == fresh["alb"]  # written again whole
+    assert scan.from_json(entry.read_text(), key) == fresh["alb"]  # written again whole
 
 
 def test_a_killed_reviews_scan_directory_is_removed_once_an_hour_old_and_only_if_this_users(tmp_path, monkeypatch):
@@ -3713,3 +3717,103 @@ def test_only_an_ipv4_network_is_read_as_a_documentation_network():
     assert not render.documentation_network("::/0")
     assert not render.documentation_network("2001:db8::/32")
     assert not render.documentation_network("not a network")
+
+
+# --- a hostile scan cache (helper D1)
+
+
+def test_a_scan_cache_entry_of_another_templates_scan_is_scanned_again_not_served(tmp_path, monkeypatch):
+    # scan.py: "a cached scan is what a new one would say". An entry is found by its file name alone and holds
+    # nothing of the content it was computed for: a symlink (or a copy) of prod's alb entry put at staging's
+    # key made `make review` write staging's document with prod's checkov result (CKV_AWS_91 failed: gone,
+    # "56 passed, 0 failed").
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(
+        validation,
+        "checkov",
+        lambda directory: [
+            validation.Check(
+                str(p.relative_to(directory)), "failed" if p.parent.name == "staging" else "passed", "AWS::Made::Up.Thing", "CKV_X x"
+            )
+            for p in directory.rglob("*.json")
+        ],
+    )
+    content = layer_files()["alb"]
+    deployed = {"staging/alb": content, "prod/alb": content.replace(b"{", b"{ ", 1)}
+    fresh = scan.scan_templates(deployed, use_cache=False, scanners=("checkov",))
+    assert fresh["staging/alb"].failed and not fresh["prod/alb"].failed
+    scan.scan_templates({"prod/alb": deployed["prod/alb"]}, scanners=("checkov",))  # prod's entry, cached
+    prod_entry = tmp_path / "cache" / f"{scan.cache_key('alb', deployed['prod/alb'], ('checkov',))}.json"
+    staging_entry = tmp_path / "cache" / f"{scan.cache_key('alb', deployed['staging/alb'], ('checkov',))}.json"
+    assert prod_entry.is_file() and not staging_entry.exists()
+    staging_entry.symlink_to(prod_entry.name)
+    assert scan.scan_templates({"staging/alb": deployed["staging/alb"]}, scanners=("checkov",))["staging/alb"] == fresh["staging/alb"]
+    staging_entry.unlink()
+    shutil.copyfile(prod_entry, staging_entry)
+    assert scan.scan_templates({"staging/alb": deployed["staging/alb"]}, scanners=("checkov",))["staging/alb"] == fresh["staging/alb"]
+
+
+def test_a_scan_cache_entry_that_is_a_fifo_is_scanned_again_not_a_hang(tmp_path, monkeypatch):
+    # scan.cached() read an entry with read_text(): a FIFO at an entry's name (mkfifo .cache/review-scan/<key>.json)
+    # hung make review and make check for good; a symlink to /dev/zero read until the out-of-memory killer came.
+    # The project's other reads of files it did not write go through read_regular_file.
+    import signal
+
+    monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [])
+    monkeypatch.setattr(validation, "checkov", passed_once_each)
+    files = {"alb": layer_files()["alb"]}
+    entry = tmp_path / "cache" / f"{scan.cache_key('alb', files['alb'], scan.SCANNERS)}.json"
+    entry.parent.mkdir(parents=True)
+    os.mkfifo(entry)
+
+    class Hung(BaseException):  # not an OSError (TimeoutError is one), which cached() would take for a damaged entry
+        pass
+
+    def hung(signum, frame):
+        raise Hung("scan.cached() blocked reading a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(5)
+    try:
+        assert scan.scan_templates(files) == {"alb": scan.LayerScan(passed=1)}
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_checkovs_settings_in_the_shells_environment_hide_no_template_from_the_review_nor_reach_its_cache(tmp_path):
+    # checkov reads settings from the environment when imported (CHECKOV_MAX_IAC_FILE_SIZE, CKV_IGNORED_DIRECTORIES):
+    # `CHECKOV_MAX_IAC_FILE_SIZE=100 make review` skipped every template, wrote every document with "CloudFormation
+    # checks: 0 passed, 0 failed, 0 skipped" and "Failed: none." (staging's CKV_AWS_91 gone), exit 0, and cached
+    # that scan under the template's key: a plain make review and make check then served it as current.
+    cache = tmp_path / "cache"
+    template = tmp_path / "alb.json"
+    parameters = json.loads((ROOT / "output" / "staging" / "alb.json").read_text())["Parameters"]
+    template.write_bytes(scan.as_deployed(layer_files()["alb"], parameters))
+    script = (
+        "import sys; from pathlib import Path; from scripts.review import scan; scan.CACHE = Path(sys.argv[1]); "
+        "found = scan.scan_templates({'staging/alb': Path(sys.argv[2]).read_bytes()}, scanners=('checkov',)); "
+        "print(scan.to_json(found['staging/alb'], 'k'))"
+    )
+
+    def scanned(cache_dir, setting=None, use_cache=True, check=True):
+        return subprocess.run(
+            [sys.executable, "-c", script.replace("scanners=", f"use_cache={use_cache}, scanners="), str(cache_dir), str(template)],
+            cwd=ROOT,
+            env=os.environ | {"PYTHONPATH": str(ROOT)} | (setting or {}),
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=check,
+        )
+
+    fresh = scanned(tmp_path / "uncached", use_cache=False).stdout
+    assert "CKV_AWS_91" in fresh
+    for setting in ({"CHECKOV_MAX_IAC_FILE_SIZE": "100"}, {"CKV_IGNORED_DIRECTORIES": "staging"}):
+        shutil.rmtree(cache, ignore_errors=True)
+        ran = scanned(cache, setting, check=False)
+        # the setting is not read (templates/validation.py checkov): scanned as without it
+        assert ran.returncode == 0 and ran.stdout == fresh, (setting, ran.stderr[-600:])
+        # whatever that run did, a review after it (the setting gone) says what a scan without the cache says
+        assert scanned(cache).stdout == fresh, setting

@@ -410,3 +410,16 @@ def test_one_lint_group_is_linted_in_this_process_without_forking_a_worker(tmp_p
     # a single changed template (the usual edit): no worker is forked for it
     monkeypatch.setattr(validation, "lint_group", lambda runner, paths: [(str(path), f"{runner} {os.getpid()}") for path in paths])
     assert validation.lint_groups("rules", [[tmp_path / "a.json"]]) == [[(str(tmp_path / "a.json"), f"rules {os.getpid()}")]]
+
+
+def test_a_template_checkov_does_not_read_is_refused_not_reported_as_without_findings(tmp_path):
+    # checkov skips a file it cannot parse as a template (and, with a setting such as CKV_IGNORED_DIRECTORIES, whole
+    # directories) without a word: the review showed such a layer as "0 failed" and cached it
+    (tmp_path / "scaling.json").write_text((ROOT / "output" / "scaling.json").read_text())
+    (tmp_path / "staging").mkdir()
+    (tmp_path / "staging" / "alb.json").write_text('{"not": "a template"}')
+    from templates.errors import ToolError
+
+    with pytest.raises(ToolError) as refused:
+        validation.checkov(tmp_path)
+    assert str(refused.value).startswith("checkov did not read staging/alb.json (a template it cannot parse"), refused.value

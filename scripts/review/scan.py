@@ -21,7 +21,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from templates import CACHE_DIR, validation
-from templates.errors import ToolError
+from templates.errors import ToolError, read_regular_file
 from templates.generation import write_atomically
 from templates.validation import Check
 
@@ -30,6 +30,8 @@ CACHE = CACHE_DIR / "review-scan"
 # that says a review made it (removed by the review whatever ends it, but a kill -9).
 SCAN_DIRECTORY_PREFIX = "startupwebapp-review-"
 MADE_BY_REVIEW = ".made-by-make-review"
+# An entry is some KiB (prod's alb: about 20): one far larger is none of ours, and is not read whole.
+MOST_ENTRY_BYTES = 1 << 20
 # A scan takes seconds (every environment's, cold, about 20 s): a directory of ours untouched for an hour is a killed
 # review's.
 STALE_SECONDS = 3600
@@ -96,13 +98,16 @@ def scan_templates(files: dict[str, bytes], use_cache: bool = True, scanners: tu
         if use_cache:
             for label, scan in scanned.items():
                 with contextlib.suppress(OSError):  # the cache only saves time
-                    write_atomically(CACHE / f"{keys[label]}.json", to_json(scan))
+                    write_atomically(CACHE / f"{keys[label]}.json", to_json(scan, keys[label]))
     return {label: found[label] for label in files}
 
 
 def cached(key: str) -> LayerScan | None:
-    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # a damaged entry is scanned again
-        return from_json((CACHE / f"{key}.json").read_text())
+    """The scan the entry of key holds, or None: its template is scanned again (and the entry written anew) where
+    there is none, or a damaged one, one written for another key (a copy of another template's entry), or no regular
+    file of its own (a symlink to another entry; a FIFO, whose read would wait for ever, or /dev/zero's, never end)."""
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError, AttributeError):  # RefusedFile is a ValueError
+        return from_json(read_regular_file(CACHE / f"{key}.json", MOST_ENTRY_BYTES, follow_symlinks=False).decode(), key)
     return None
 
 
@@ -157,14 +162,17 @@ def combined(scans: list[LayerScan]) -> LayerScan:
     )
 
 
-def to_json(scan: LayerScan) -> str:
-    return json.dumps(asdict(scan), indent=1, sort_keys=True) + "\n"
+def to_json(scan: LayerScan, key: str) -> str:
+    """The cache entry of key: the scan, and the key it was made for (a copy under another key is none of that key's)."""
+    return json.dumps({"key": key, **asdict(scan)}, indent=1, sort_keys=True) + "\n"
 
 
-def from_json(text: str) -> LayerScan:
-    """An entry as to_json wrote it; ValueError, KeyError or TypeError for anything else (a damaged entry, or one of
-    another shape: cached() reads each as no entry)."""
+def from_json(text: str, key: str) -> LayerScan:
+    """The scan of key's entry as to_json wrote it; ValueError, KeyError or TypeError for anything else (a damaged
+    entry, one of another shape or written for another key: cached() reads each as no entry)."""
     scan = json.loads(text)
+    if scan["key"] != key:
+        raise ValueError("another key's entry")
     checks = [check for key in ("failed", "skipped") for check in scan[key]]
     if not (
         all(isinstance(scan[key], list) for key in ("problems", "failed", "skipped"))
