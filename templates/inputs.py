@@ -94,11 +94,13 @@ def whole_numbers_from(smallest: int, largest: int) -> str:
 
 LINUX_ID = whole_numbers_from(1, MAX_LINUX_ID)
 HTTP_PATH = r"/[A-Za-z0-9/._~-]*"
-# owner/name, or owner@<owner id>/name@<repository id>: the immutable form GitHub's OIDC tokens name a repository
-# by (in the sub claim the deploy role trusts) once it was created, renamed or transferred on or after 15 July 2026,
-# or opted in. https://github.blog/changelog/2026-04-23-immutable-subject-claims-for-github-actions-oidc-tokens
-GITHUB_OWNER, GITHUB_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", r"[A-Za-z0-9._-]{1,100}"
-GITHUB_REPOSITORY = rf"(?:{GITHUB_OWNER}/{GITHUB_NAME}|{GITHUB_OWNER}@[0-9]{{1,20}}/{GITHUB_NAME}@[0-9]{{1,20}})"
+# owner/name, or owner@<owner id>/name@<repository id>: the immutable form GitHub's OIDC tokens name a repository by
+# (in the sub claim the deploy role trusts) once it was created, renamed or transferred after GitHub's cut-over in
+# 2026, or opted in: "repo:<owner>@<owner_id>/<repo>@<repo_id>:ref:refs/heads/main", ids never reused.
+# https://learn.microsoft.com/entra/workload-id/workload-identities-github-immutable-subjects (and github/docs#45221;
+# GitHub's first changelog, of 23 April 2026, showed octocat-123456/my-repo-456789, which owner/name takes as it is)
+GITHUB_OWNER, GITHUB_NAME, GITHUB_ID = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})", r"[A-Za-z0-9._-]{1,100}", r"[1-9][0-9]{0,19}"
+GITHUB_REPOSITORY = rf"(?:{GITHUB_OWNER}/{GITHUB_NAME}|{GITHUB_OWNER}@{GITHUB_ID}/{GITHUB_NAME}@{GITHUB_ID})"
 # Environments and branches or tags only, never pull_request. An environment subject is in the token
 # of any job that names the environment, a pull request's too: the environments' deployment-branch
 # rules decide (README.md, "CI: GitHub Actions"). https://docs.github.com/en/actions/reference/security/oidc
@@ -677,7 +679,8 @@ INPUTS = {
             "String",
             "startupwebapp/startupwebapp-deploy",
             "GitHub repository whose workflows may assume the deploy role, as its OIDC tokens name it (case-sensitive): "
-            "owner/name, or owner@<owner id>/name@<repository id> for one created or renamed since 15 July 2026.",
+            "owner/name, or owner@<owner id>/name@<repository id> for one created, renamed or transferred since GitHub's 2026 "
+            "cut-over, or opted in.",
             pattern=GITHUB_REPOSITORY,
             hint="owner/name of a GitHub repository as GitHub spells it, such as startupwebapp/startupwebapp-deploy, or "
             "owner@<owner id>/name@<repository id> as its OIDC tokens name it",

@@ -996,7 +996,8 @@ def repository_name_problems(v: dict) -> list[str]:
             without = name.removesuffix(".git")
             problems.append(
                 f"parameters.{key}: {shown(v[key])} names no GitHub repository (GitHub drops a name's .git, refuses one ending "
-                f"in .wiki, and a name of . or ..); allowed: owner/name as the repository's page shows it"
+                f"in .wiki, and a name of . or ..); allowed: "
+                + ("owner@<owner id>/name@<repository id> as its tokens name it" if at else "owner/name as the repository's page shows it")
                 + (
                     f", such as {owner}/{without}{at}{repository_id}"
                     if name.endswith(".git") and without and repository_name_taken(without)

@@ -173,10 +173,10 @@ def test_a_calling_repository_gets_the_same_subjects(template):
 
 
 def test_a_repository_named_by_its_immutable_ids_is_trusted_as_githubs_tokens_name_it(template):
-    # A repository created, renamed or transferred on or after 15 July 2026 is named in its tokens' sub claim with its
-    # owner's and its own immutable id: "repo:octocat@123456/my-repo@456789:ref:refs/heads/main" (GitHub's example:
-    # https://github.blog/changelog/2026-04-23-immutable-subject-claims-for-github-actions-oidc-tokens). owner/name alone
-    # never matched it, and make templates refused the form.
+    # A repository created, renamed or transferred since GitHub's 2026 cut-over is named in its tokens' sub claim with its
+    # owner's and its own immutable id: "repo:octocat@123456/my-repo@456789:ref:refs/heads/main" (github/docs#45221's
+    # example; https://learn.microsoft.com/entra/workload-id/workload-identities-github-immutable-subjects). owner/name
+    # alone never matched it, and make templates refused the form.
     immutable, caller = "octocat@123456/my-repo@456789", "octo-org@42/app@7"
     for key, value in (("GitHubRepository", immutable), ("GitHubCallerRepository", caller)):
         assert check_value(inputs.INPUTS[key], value) is None, key
@@ -186,7 +186,8 @@ def test_a_repository_named_by_its_immutable_ids_is_trusted_as_githubs_tokens_na
         "repo:octo-org@42/app@7:ref:refs/heads/main",
     ]
     # both ids or none: GitHub's form names the owner's and the repository's, a token never one alone
-    for half in ("octocat@123456/my-repo", "octocat/my-repo@456789", "octocat@/my-repo@", "octocat@12a/my-repo@4"):
+    # (ids are never 0 nor written with a leading zero: such a value would match no token)
+    for half in ("octocat@123456/my-repo", "octocat/my-repo@456789", "octocat@/my-repo@", "octocat@12a/my-repo@4", "octocat@0123/r@0"):
         assert check_value(inputs.INPUTS["GitHubRepository"], half) is not None, half
         assert not re.fullmatch(template["Parameters"]["GitHubRepository"]["AllowedPattern"], half), half
 

@@ -9747,7 +9747,9 @@ def test_unlock_refusing_for_a_stopped_holder_says_it_is_stopped_not_that_a_kill
         process.kill()
         process.wait()
     pid = process.pid
-    assert code == 1 and f"It is stopped (Ctrl-Z or SIGSTOP): fg in its terminal (or kill -CONT {pid}) lets it go on" in aws.err, aws.err
+    assert (
+        code == 1 and "It is stopped (Ctrl-Z, or a background job waiting for its terminal): fg in its terminal lets it go on" in aws.err
+    ), aws.err
     assert f"kill -TERM {pid} then kill -CONT {pid} ends it, which frees the lock" in aws.err, aws.err
     assert "Let it end" not in aws.err, aws.err
 
@@ -13536,3 +13538,63 @@ def test_the_readme_states_the_waits_the_deployer_makes():
 
     assert f"that add up to more than {MOST_RELEASE_WAIT_MINUTES} minutes" in text
     assert f"the GitHub Actions deploy job runs {templates.CI_DEPLOY_JOB_MINUTES} minutes at most" in text
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader is gone (`| true` exited before anything was written): every write fails."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_question_asked_on_the_terminal_is_refused_when_the_output_s_reader_is_gone(monkeypatch, tmp_path):
+    # `make destroy STACK=x | true`: destroy writes nothing before its question, so no failed write has said the
+    # reader is gone. input(question) wrote the question to stdout, whose EPIPE refused the question (README, Faults:
+    # "a question it would ask is refused, as without a terminal"); asked on /dev/tty, it was answered and the destroy
+    # ran with its whole output dropped, exit 0 (seen on the sandbox under a pty).
+    from templates.errors import Output
+
+    terminal = tmp_path / "tty"
+    monkeypatch.setattr(deploy, "TERMINAL", str(terminal))
+    monkeypatch.setattr(sys, "stdin", io.StringIO("y\n"))
+    out = Output(_ClosedPipe(), goes_on=True)
+    asker = deployer.Deployer(lambda *a, **k: None, ENV, out=out, err=io.StringIO(), ask=deploy.asking_on_a_terminal(out), interactive=True)
+    monkeypatch.setattr(asker, "where", lambda: "account 123456789012, us-east-1")
+    assert asker.why_not("destroy startupwebapp-prod-alarms? [y/N] ") is not None, "answered yes with no reader of the output"
+
+
+def test_ctrl_c_at_a_question_asked_on_the_terminal_ends_the_terminal_s_line(monkeypatch, tmp_path):
+    # `make destroy > destroy.log`, Ctrl-C at the question: the newline that should end the question's line went into
+    # destroy.log (a stray empty line), and the terminal showed "[y/N] ^Cstopping: freeing the lock ..." on one line.
+    terminal = tmp_path / "tty"
+    monkeypatch.setattr(deploy, "TERMINAL", str(terminal))
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("builtins.input", interrupted)
+    log = io.StringIO()
+    asker = deployer.Deployer(lambda *a, **k: None, ENV, out=log, err=io.StringIO(), ask=deploy.asking_on_a_terminal(log), interactive=True)
+    monkeypatch.setattr(asker, "where", lambda: "account 123456789012, us-east-1")
+    with pytest.raises(KeyboardInterrupt):
+        asker.why_not("destroy startupwebapp-prod-alarms? [y/N] ")
+    assert terminal.read_text().endswith("\n") and log.getvalue() == "", (terminal.read_text(), log.getvalue())
+
+
+def test_a_pipe_whose_reader_is_gone_is_known_before_anything_is_written_to_it():
+    # `make destroy | true`: the question is not asked on the terminal when the output's pipe has no reader left
+    reader, writer = os.pipe()
+    try:
+        with os.fdopen(os.dup(writer), "w") as out:
+            assert not deploy.reader_gone(out)
+            os.close(reader)
+            reader = None
+            assert deploy.reader_gone(out)
+    finally:
+        os.close(writer)
+        if reader is not None:
+            os.close(reader)
+    assert not deploy.reader_gone(io.StringIO())  # no descriptor: not known, asked (a failed write says it later)

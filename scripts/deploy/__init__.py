@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import os
 import re
+import select
 import sys
 import time
 import urllib.parse
@@ -51,6 +52,7 @@ from scripts.deploy.layer import layer_named_in, load_layer
 from scripts.deploy.logs import parse_since
 from scripts.deploy.policies import ALLOW_ALL_POLICY
 from scripts.deploy.tasks import parse_command
+from scripts.deploy.text import as_printed
 from templates.errors import (
     ANY_CONTROL_CHARACTER,
     INTERRUPTED,
@@ -526,16 +528,41 @@ def terminal_opens() -> bool:
 def asking_on_a_terminal(out):
     """input(), its question written to the terminal itself where stdout is no terminal, as ssh and sudo ask:
     `make destroy > destroy.log` wrote the question into the file, and the run waited unseen for its answer, holding
-    the environment's lock. (`| tee` showed it; `2>&1 | tee` too, which a question on stderr alone would not reach.)"""
+    the environment's lock. The output then gets the question with its answer, as a YES=1 run prints it (the log says
+    what was answered), and an output no one reads any more refuses the question, before it is asked if a pipe says
+    so (`| true`: a destroy writes nothing before its question, so no failed write has said it), or after."""
     if out.isatty():
         return input
 
     def ask(question: str) -> str:
+        if reader_gone(out):
+            raise BrokenPipeError
         with open(TERMINAL, "w", encoding="utf-8", errors="replace") as terminal:
             terminal.write(question)
-        return input()
+            terminal.flush()
+            try:
+                answer = input()
+            except KeyboardInterrupt as interrupt:  # the ^C ends the question's line there, not in the output
+                terminal.write("\n")
+                interrupt.line_ended = True
+                raise
+        print(as_printed(f"{question}{answer}"), file=out, flush=True)
+        if getattr(out, "reader_gone", False):  # templates.errors.Output: the reader left while it was answered
+            raise BrokenPipeError
+        return answer
 
     return ask
+
+
+def reader_gone(out) -> bool:
+    """A pipe whose reading end is closed: poll() says POLLERR of its writing end (pipe(7))."""
+    try:
+        descriptor = out.fileno()
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
+        return False
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def main(

@@ -1126,9 +1126,10 @@ class Commands:
                     "if it is not the run (the lock may name it falsely)"
                 )
             elif lock.stopped(running):  # Ctrl-Z: a SIGTERM waits until it is continued, so kill -TERM alone freed nothing
+                # (kill -CONT alone does not let it go on: a background job waiting for its terminal stops again)
                 ending = (
-                    f"It is stopped (Ctrl-Z or SIGSTOP): fg in its terminal (or kill -CONT {running}) lets it go on, and kill -TERM "
-                    f"{running} then kill -CONT {running} ends it, which frees the lock. If that process is not the run"
+                    f"It is stopped (Ctrl-Z, or a background job waiting for its terminal): fg in its terminal lets it go on, and "
+                    f"kill -TERM {running} then kill -CONT {running} ends it, which frees the lock. If that process is not the run"
                 )
             else:
                 ending = (

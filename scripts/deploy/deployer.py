@@ -243,9 +243,10 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         except BrokenPipeError:  # input() writes its prompt to stdout, past Output
             self.out.reader_left()
             return reader_gone
-        except KeyboardInterrupt:  # what follows starts a line of its own, not after the prompt's ^C
-            with contextlib.suppress(Exception):
-                self.say("")
+        except KeyboardInterrupt as interrupt:  # what follows starts a line of its own, not after the prompt's ^C
+            if not getattr(interrupt, "line_ended", False):  # a question asked on the terminal ended its line there
+                with contextlib.suppress(Exception):
+                    self.say("")
             raise
         return None if answer.strip().lower() in ("y", "yes") else NOT_CONFIRMED
 

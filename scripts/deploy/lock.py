@@ -96,9 +96,10 @@ def stat_fields(pid: int) -> list[str] | None:
 
 
 def stopped(pid: int) -> bool:
-    """Stopped (Ctrl-Z, SIGSTOP: state T; t under a debugger): a SIGTERM stays pending until it is continued (proc(5))."""
+    """Stopped (state T: Ctrl-Z, SIGSTOP, a background job reading its terminal): a SIGTERM stays pending until it is
+    continued (proc(5)). Not one a debugger stopped (t), which no signal of ours moves on."""
     fields = stat_fields(pid)
-    return bool(fields) and fields[0] in ("T", "t")
+    return bool(fields) and fields[0] == "T"
 
 
 def command_line(pid: int) -> list[str] | None:

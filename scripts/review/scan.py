@@ -173,9 +173,9 @@ def from_json(text: str, key: str) -> LayerScan:
     scan = json.loads(text)
     if scan["key"] != key:
         raise ValueError("another key's entry")
-    checks = [check for key in ("failed", "skipped") for check in scan[key]]
+    checks = [check for kind in ("failed", "skipped") for check in scan[kind]]
     if not (
-        all(isinstance(scan[key], list) for key in ("problems", "failed", "skipped"))
+        all(isinstance(scan[kind], list) for kind in ("problems", "failed", "skipped"))
         and all(isinstance(line, str) for line in scan["problems"])
         and all(isinstance(check, dict) and all(isinstance(v, str) for v in check.values()) for check in checks)
         and type(scan["passed"]) is int
