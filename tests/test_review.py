@@ -3787,8 +3787,9 @@ def test_checkovs_settings_in_the_shells_environment_hide_no_template_from_the_r
     # `CHECKOV_MAX_IAC_FILE_SIZE=100 make review` skipped every template, wrote every document with "CloudFormation
     # checks: 0 passed, 0 failed, 0 skipped" and "Failed: none." (staging's CKV_AWS_91 gone), exit 0, and cached
     # that scan under the template's key: a plain make review and make check then served it as current.
-    cache = tmp_path / "cache"
-    template = tmp_path / "alb.json"
+    # One run with both settings, in a process of its own (checkov reads them as it is imported), against a scan in
+    # this one without them.
+    cache, template = tmp_path / "cache", tmp_path / "alb.json"
     parameters = json.loads((ROOT / "output" / "staging" / "alb.json").read_text())["Parameters"]
     template.write_bytes(scan.as_deployed(layer_files()["alb"], parameters))
     script = (
@@ -3796,24 +3797,18 @@ def test_checkovs_settings_in_the_shells_environment_hide_no_template_from_the_r
         "found = scan.scan_templates({'staging/alb': Path(sys.argv[2]).read_bytes()}, scanners=('checkov',)); "
         "print(scan.to_json(found['staging/alb'], 'k'))"
     )
-
-    def scanned(cache_dir, setting=None, use_cache=True, check=True):
-        return subprocess.run(
-            [sys.executable, "-c", script.replace("scanners=", f"use_cache={use_cache}, scanners="), str(cache_dir), str(template)],
-            cwd=ROOT,
-            env=os.environ | {"PYTHONPATH": str(ROOT)} | (setting or {}),
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=check,
-        )
-
-    fresh = scanned(tmp_path / "uncached", use_cache=False).stdout
-    assert "CKV_AWS_91" in fresh
-    for setting in ({"CHECKOV_MAX_IAC_FILE_SIZE": "100"}, {"CKV_IGNORED_DIRECTORIES": "staging"}):
-        shutil.rmtree(cache, ignore_errors=True)
-        ran = scanned(cache, setting, check=False)
-        # the setting is not read (templates/validation.py checkov): scanned as without it
-        assert ran.returncode == 0 and ran.stdout == fresh, (setting, ran.stderr[-600:])
-        # whatever that run did, a review after it (the setting gone) says what a scan without the cache says
-        assert scanned(cache).stdout == fresh, setting
+    settings = {"CHECKOV_MAX_IAC_FILE_SIZE": "100", "CKV_IGNORED_DIRECTORIES": "staging"}
+    ran = subprocess.run(
+        [sys.executable, "-c", script, str(cache), str(template)],
+        cwd=ROOT,
+        env=os.environ | {"PYTHONPATH": str(ROOT)} | settings,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    fresh = scan.scan_templates({"staging/alb": template.read_bytes()}, use_cache=False, scanners=("checkov",))["staging/alb"]
+    assert any(check.text.startswith("CKV_AWS_91 ") for check in fresh.failed), fresh
+    # the settings are not read (templates/validation.py checkov): scanned as without them, and cached so
+    assert ran.returncode == 0 and scan.from_json(ran.stdout, "k") == fresh, ran.stderr[-600:]
+    key = scan.cache_key("alb", template.read_bytes(), ("checkov",))
+    assert scan.from_json((cache / f"{key}.json").read_text(), key) == fresh
