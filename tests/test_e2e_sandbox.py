@@ -480,6 +480,7 @@ def test_verify_on_the_sandbox_runs_what_the_emulator_can_pass_and_names_what_it
         code, out, err = run("verify", "--connect-to", f"{HOST}:80:127.0.0.1:9", "--connect-to", f"{typo}:127.0.0.1:9", "--timeout", "0")
         assert code == 2 and err.startswith("error: CONNECT_TO (--connect-to) maps ") and typo in err, out + err
         assert f"not {HOST}:443, the site verified: with it given, only the host:ports it maps are requested" in err, out + err
+        assert "verifying" not in out, out  # a refusal is not said to verify anything, "for up to 0 s" (README audit, C2)
 
 
 def test_verify_through_the_test_listener_is_refused_where_releases_roll(run, every_layer_deployed):

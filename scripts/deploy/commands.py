@@ -993,12 +993,12 @@ class Commands:
                     f"{printable(alb['TestListenerPort'], one_line=True)[:40]!r}, which is no port: not what its template makes; "
                     f"make deploy STACK=alb ENV={environment.name} puts it back"
                 )
-            deployer.say(
+            verifying = (
                 f"verifying the test listener https://{alb['ServiceHost']}:{test_listener_port} ({environment.name}): the new tasks of a "
                 f"release before production traffic moves; reachable from TestListenerCidr {environment.values['TestListenerCidr']} only"
             )
         else:
-            deployer.say(f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s")
+            verifying = f"verifying {alb['ServiceUrl']} ({environment.name}), for up to {args.timeout} s"
         host, https = alb["ServiceHost"], test_listener_port or 443
         # the path the deployed target group probes, which the application answers (params' HealthCheckPath)
         health_path = parameter_values(deployer.describe(templates.stack_name(environment.name, "alb"))).get("HealthCheckPath")
@@ -1016,6 +1016,7 @@ class Commands:
                 "nor a smoke check would run",
                 2,
             )
+        deployer.say(verifying)  # once nothing the run was given is refused: a refusal is not said to be verifying
         # With AWS_ENDPOINT_URL the stacks live in an emulator: it runs no containers, and the public host
         # in their outputs is not theirs. verify.run_checks skips what cannot pass there, saying why, and
         # makes HTTP requests only to the --connect-to addresses (a local server), never the public host.
