@@ -126,7 +126,7 @@ LIKE := $(if $(filter $(FIRST_WORD),$(TARGETS)),$(filter $(FIRST_WORD)%,$(TARGET
 # Else the close ones (make stauts), as the tools name a mistyped layer or environment: Python's difflib, the
 # interpreter the virtual environment is made with (none found: no suggestion), not templates/params.py's
 # did_you_mean, which needs PyYAML from a .venv that may not be made yet
-CLOSE := $(if $(LIKE),,$(shell $(PYTHON) -c 'import difflib, sys; print(" or ".join(difflib.get_close_matches(sys.argv[1], sys.argv[2:], n=1)))' \
+CLOSE := $(if $(LIKE),,$(shell $(PYTHON) -c 'import difflib, sys; print(*difflib.get_close_matches(sys.argv[1], sys.argv[2:], n=1))' \
 	$(call quote,$(firstword $(NO_SUCH_TARGET))) $(TARGETS) 2>/dev/null))
 $(error $(call shown,$(firstword $(NO_SUCH_TARGET))): not a make target$(if $(LIKE),$(COMMA) like $(LIKE))$(if $(CLOSE), (did you mean $(CLOSE)?)); make help lists them)
 endif

@@ -18,6 +18,7 @@ import gc
 import json
 import os
 import re
+import select
 import signal
 import stat
 import sys
@@ -309,6 +310,17 @@ class OutputFailed(ToolError):
     """What a tool printed could not be written: a full disk, an I/O error (`> /dev/full`)."""
 
 
+def pipe_without_reader(stream) -> bool:
+    """The stream's descriptor is a pipe whose reading end is closed: poll() says POLLERR of its writing end (pipe(7))."""
+    try:
+        descriptor = stream.fileno()
+    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
+        return False
+    poller = select.poll()
+    poller.register(descriptor, select.POLLOUT)
+    return any(events & select.POLLERR for _, events in poller.poll(0))
+
+
 class Output:
     """A tool's standard output once its reader may go away (`| head` exited, a CI log reader died).
     Python ignores SIGPIPE, so a write then raises BrokenPipeError: from there on what is written is
@@ -373,8 +385,10 @@ class Output:
 
     @property
     def reader_gone(self) -> bool:
-        """No one reads it: its reader left, or it was closed before the tool started (`>&-`)."""
-        return self.gone or self.stream is None
+        """No one reads it: its reader left, it was closed before the tool started (`>&-`), or it is a pipe whose
+        reading end is closed, which no write has found yet (`make destroy | true`: nothing is written before its
+        question)."""
+        return self.gone or self.stream is None or pipe_without_reader(self.stream)
 
     def isatty(self) -> bool:
         return self.stream is not None and self.stream.isatty()
@@ -631,16 +645,14 @@ def blocking_outputs() -> None:
         with contextlib.suppress(OSError):  # closed (`>&-`): nothing to write to
             if os.get_blocking(descriptor):
                 continue
-            try:
-                if not stat.S_ISFIFO(os.fstat(descriptor).st_mode):
-                    raise OSError(errno.ENOTSUP, "not a pipe")
-                own = os.open(f"/proc/self/fd/{descriptor}", os.O_WRONLY | os.O_NONBLOCK)
-            except OSError:  # not a pipe, no /proc, or no reader any more (a write then says so: EPIPE)
-                os.set_blocking(descriptor, True)
-                continue
-            os.set_blocking(own, True)
-            os.dup2(own, descriptor)
-            os.close(own)
+            if stat.S_ISFIFO(os.fstat(descriptor).st_mode):
+                with contextlib.suppress(OSError):  # no /proc, or no reader any more (a write then says so: EPIPE)
+                    own = os.open(f"/proc/self/fd/{descriptor}", os.O_WRONLY | os.O_NONBLOCK)
+                    os.set_blocking(own, True)
+                    os.dup2(own, descriptor)
+                    os.close(own)
+                    continue
+            os.set_blocking(descriptor, True)
 
 
 def run(main, reader_gone_ends=True) -> None:

@@ -835,7 +835,8 @@ def did_you_mean(word, choices) -> str:
     # Every choice as close as the closest (us-east-l is us-east-1 or us-east-2 to difflib), in text order (choices may
     # be a set): one of them alone, the last in text order, was said for us-east-l (us-east-2)
     score = {choice: difflib.SequenceMatcher(None, choice, word.lower()).ratio() for choice in close}
-    tied = sorted(by_lower[choice] for choice, ratio in score.items() if ratio == max(score.values(), default=None))
+    best = max(score.values(), default=None)
+    tied = sorted(by_lower[choice] for choice, ratio in score.items() if ratio == best)
     return f" (did you mean {' or '.join(tied)}?)" if tied else ""
 
 

@@ -218,7 +218,7 @@ def checkov(directory: Path) -> list["Check"]:
     """checkov's CloudFormation checks on directory: one Check per check and resource."""
     # checkov reads its settings from the environment as it is imported: CHECKOV_MAX_IAC_FILE_SIZE=100 in the shell
     # skipped every template, and the review said "0 failed" and cached it. The scan is the same whatever the shell
-    # holds (scripts/review/scan.py refuses a template checkov says nothing of, for the settings it may read otherwise).
+    # holds (and a template checkov still does not read, for a setting outside these, is refused below).
     for name in [name for name in os.environ if name.startswith(CHECKOV_SETTINGS)]:
         del os.environ[name]
     os.environ["BC_SKIP_MAPPING"] = "TRUE"  # no remote guideline download when offline

@@ -13586,15 +13586,36 @@ def test_ctrl_c_at_a_question_asked_on_the_terminal_ends_the_terminal_s_line(mon
 
 def test_a_pipe_whose_reader_is_gone_is_known_before_anything_is_written_to_it():
     # `make destroy | true`: the question is not asked on the terminal when the output's pipe has no reader left
+    from templates.errors import Output
+
     reader, writer = os.pipe()
     try:
-        with os.fdopen(os.dup(writer), "w") as out:
-            assert not deploy.reader_gone(out)
+        with os.fdopen(os.dup(writer), "w") as stream:
+            out = Output(stream, goes_on=True)
+            assert not out.reader_gone
             os.close(reader)
             reader = None
-            assert deploy.reader_gone(out)
+            assert out.reader_gone and not out.gone  # known by asking the pipe, before any write failed
     finally:
         os.close(writer)
         if reader is not None:
             os.close(reader)
-    assert not deploy.reader_gone(io.StringIO())  # no descriptor: not known, asked (a failed write says it later)
+    assert not Output(io.StringIO(), goes_on=True).reader_gone  # no descriptor: not known, asked (a failed write says it)
+
+
+def test_a_question_whose_pipe_lost_its_reader_is_refused_before_it_is_asked(aws, monkeypatch):
+    # make destroy STACK=... | true at a terminal: Deployer.why_not refuses it before the question goes to the terminal
+    from templates.errors import Output
+
+    reader, writer = os.pipe()
+    os.close(reader)
+    questions = []
+    try:
+        with os.fdopen(writer, "w") as stream:
+            asker = deployer.Deployer(
+                lambda *a, **k: None, ENV, out=Output(stream, goes_on=True), err=io.StringIO(), ask=questions.append, interactive=True
+            )
+            why = asker.why_not("destroy startupwebapp-prod-alarms? [y/N] ")
+    except BrokenPipeError:  # the close of the stream flushes nothing: nothing was written
+        pass
+    assert not questions and why.startswith("the output's reader is gone"), why

@@ -18,7 +18,6 @@ import argparse
 import contextlib
 import os
 import re
-import select
 import sys
 import time
 import urllib.parse
@@ -529,40 +528,30 @@ def asking_on_a_terminal(out):
     """input(), its question written to the terminal itself where stdout is no terminal, as ssh and sudo ask:
     `make destroy > destroy.log` wrote the question into the file, and the run waited unseen for its answer, holding
     the environment's lock. The output then gets the question with its answer, as a YES=1 run prints it (the log says
-    what was answered), and an output no one reads any more refuses the question, before it is asked if a pipe says
-    so (`| true`: a destroy writes nothing before its question, so no failed write has said it), or after."""
+    what was answered), and one whose reader left while it was answered refuses it (Deployer.why_not refuses a
+    question where it had none before: Output.reader_gone)."""
     if out.isatty():
         return input
 
     def ask(question: str) -> str:
-        if reader_gone(out):
-            raise BrokenPipeError
-        with open(TERMINAL, "w", encoding="utf-8", errors="replace") as terminal:
-            terminal.write(question)
-            terminal.flush()
-            try:
-                answer = input()
-            except KeyboardInterrupt as interrupt:  # the ^C ends the question's line there, not in the output
-                terminal.write("\n")
-                interrupt.line_ended = True
-                raise
+        try:
+            with open(TERMINAL, "w", encoding="utf-8", errors="replace") as terminal:
+                terminal.write(question)
+                terminal.flush()
+                try:
+                    answer = input()
+                except KeyboardInterrupt as interrupt:  # the ^C ends the question's line there, not in the output
+                    terminal.write("\n")
+                    interrupt.line_ended = True
+                    raise
+        except OSError:  # the terminal gone since can_ask found it: no answer, nothing done
+            raise EOFError from None
         print(as_printed(f"{question}{answer}"), file=out, flush=True)
         if getattr(out, "reader_gone", False):  # templates.errors.Output: the reader left while it was answered
             raise BrokenPipeError
         return answer
 
     return ask
-
-
-def reader_gone(out) -> bool:
-    """A pipe whose reading end is closed: poll() says POLLERR of its writing end (pipe(7))."""
-    try:
-        descriptor = out.fileno()
-    except (OSError, ValueError, AttributeError):  # no descriptor (a test's StringIO)
-        return False
-    poller = select.poll()
-    poller.register(descriptor, select.POLLOUT)
-    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 def main(
