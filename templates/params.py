@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from templates import OPTIONAL_LAYERS, alb, layer_order, own_tags, relative
-from templates.common import CI_DEPLOY_JOB_MINUTES, MOST_RELEASE_WAIT_MINUTES, ROLE_BOUNDARY
+from templates.common import CI_DEPLOY_JOB_MINUTES, MOST_MONITORING_MINUTES, MOST_RELEASE_WAIT_MINUTES, ROLE_BOUNDARY
 from templates.errors import ANY_CONTROL_CHARACTER, RefusedFile, ToolError, printable, read_regular_file, yaml_problem
 from templates.inputs import (
     FARGATE_MEMORY_BY_CPU,
@@ -971,6 +971,7 @@ def cross_checks(v: dict, given: set) -> list[str]:
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
     problems.extend(traffic_shifting_problems(v))
+    problems.extend(rollback_watch_problems(v, given))
     problems.extend(repository_name_problems(v))
     # The pattern takes any region-like word: a mistyped one (us-esat-1) names no secret, and the tasks
     # would fail to start minutes into the release. ECS takes the secret by its full ARN, region and all:
@@ -1011,6 +1012,28 @@ def repository_name_problems(v: dict) -> list[str]:
 def repository_name_taken(name: str) -> bool:
     """Whether GitHub has repositories of this name (one the input's pattern takes); an empty one: none given."""
     return name not in (".", "..") and not name.endswith((".git", ".wiki"))
+
+
+def rollback_watch_problems(v: dict, given: set) -> list[str]:
+    """The rollback triggers' watch after a service update against the time its alarms take to fire.
+    CloudFormation rolls the update back on a trigger in ALARM during the update or the RollbackMonitoringMinutes
+    after it (0: during the update only), and a release alarm is in ALARM only after BadPeriodsToAlarm bad periods in
+    a row: a shorter watch ends before a fault that starts once the update is done can make one fire.
+    https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/using-cfn-rollback-triggers.html
+    https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html (DatapointsToAlarm: "The
+    number of data points that must be breaching to trigger the alarm")"""
+    watch, period, periods = v["RollbackMonitoringMinutes"], v["AlarmPeriodSeconds"], v["BadPeriodsToAlarm"]
+    alarm_minutes = -(-period * periods // 60)
+    if not 0 < watch < alarm_minutes:
+        return []
+    default = "" if "RollbackMonitoringMinutes" in given else " (the default: the file does not set it)"
+    longer = f"{alarm_minutes} to {MOST_MONITORING_MINUTES}, " if alarm_minutes <= MOST_MONITORING_MINUTES else ""
+    return [
+        f"parameters.RollbackMonitoringMinutes: {watch}{default} ends before a release alarm can fire: it needs "
+        f"BadPeriodsToAlarm {periods} periods of AlarmPeriodSeconds {period} s in a row ({alarm_minutes} minutes), so a fault "
+        f"that starts once the service update is done is never rolled back by CloudFormation; allowed: {longer}0 (watched "
+        "during the update only), or fewer or shorter alarm periods"
+    ]
 
 
 def traffic_shifting_problems(v: dict) -> list[str]:

@@ -17,7 +17,7 @@ from conftest import ROOT, generate_main, without_ci
 
 import templates
 from templates import alb
-from templates.common import MOST_RELEASE_WAIT_MINUTES, PROJECT
+from templates.common import MOST_MONITORING_MINUTES, MOST_RELEASE_WAIT_MINUTES, PROJECT
 from templates.inputs import IMAGE_TAG, INPUTS
 from templates.params import MOST_PARAMS_FILE_BYTES, ParamsError, check_value, load, load_all, shown
 
@@ -421,6 +421,22 @@ BAD = [
         f"parameters.RollbackMonitoringMinutes: with BLUE_GREEN a release waits up to {MOST_RELEASE_WAIT_MINUTES + 1} minutes "
         f"(100 BakeTimeMinutes, 0 TestPauseMinutes, {MOST_RELEASE_WAIT_MINUTES - 99} RollbackMonitoringMinutes)",
         f"allowed: waits that add up to at most {MOST_RELEASE_WAIT_MINUTES} minutes",
+    ),
+    # the release alarms' 300 s periods, 3 of them: 15 minutes before one fires, the watch after the update 10
+    (
+        "rollback watch shorter than the release alarms",
+        with_parameters(AlarmPeriodSeconds=300, BadPeriodsToAlarm=3, RollbackMonitoringMinutes=10),
+        "parameters.RollbackMonitoringMinutes: 10 ends before a release alarm can fire: it needs BadPeriodsToAlarm 3 periods of "
+        "AlarmPeriodSeconds 300 s in a row (15 minutes)",
+        f"allowed: 15 to {MOST_MONITORING_MINUTES}, 0 (watched during the update only), or fewer or shorter alarm periods",
+    ),
+    # longer than any watch CloudFormation takes: no longer watch to suggest
+    (
+        "release alarms longer than any rollback watch",
+        with_parameters(AlarmPeriodSeconds=300, BadPeriodsToAlarm=37, RollbackMonitoringMinutes=60),
+        "parameters.RollbackMonitoringMinutes: 60 ends before a release alarm can fire: it needs BadPeriodsToAlarm 37 periods of "
+        "AlarmPeriodSeconds 300 s in a row (185 minutes)",
+        "allowed: 0 (watched during the update only), or fewer or shorter alarm periods",
     ),
     (
         "trust policy past IAM's quota",
@@ -1174,6 +1190,26 @@ def test_release_waits_that_add_up_to_the_bound_itself_are_allowed(tmp_path):
     )
     path.write_text(yaml.safe_dump(exact))
     assert int(load(path).values["RollbackMonitoringMinutes"]) == 100
+
+
+@pytest.mark.parametrize("watch", [15, 0])
+def test_a_rollback_watch_as_long_as_the_release_alarms_take_or_none_after_the_update_is_allowed(tmp_path, watch):
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(with_parameters(AlarmPeriodSeconds=300, BadPeriodsToAlarm=3, RollbackMonitoringMinutes=watch)))
+    assert int(load(path).values["RollbackMonitoringMinutes"]) == watch
+
+
+def test_a_rollback_watch_left_at_its_default_is_named_so_when_the_release_alarms_outlast_it(tmp_path):
+    document = with_parameters(AlarmPeriodSeconds=300, BadPeriodsToAlarm=3)
+    document["parameters"].pop("RollbackMonitoringMinutes", None)
+    path = tmp_path / "prod.yaml"
+    path.write_text(yaml.safe_dump(document))
+    default = INPUTS["RollbackMonitoringMinutes"].default
+    assert default < 15, "the default watch outlasts 15 minutes of alarm periods: pick longer ones here"
+    with pytest.raises(
+        ParamsError, match=rf"parameters\.RollbackMonitoringMinutes: {default} \(the default: the file does not set it\) ends"
+    ):
+        load(path)
 
 
 def test_each_load_owns_what_it_returns_and_a_changed_file_is_read_again(tmp_path):
