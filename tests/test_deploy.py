@@ -2640,6 +2640,19 @@ def test_a_value_argparse_cannot_read_is_named_as_make_names_it(aws):
         )
 
 
+def test_a_tool_error_a_command_meets_is_said_as_an_error_on_each_line_never_a_traceback(aws, monkeypatch):
+    """Errors of the project's own code that a command calls (generation's OutputHeld and the like, each a ToolError)
+    end the run as its Failures do; scripts/deploy/__main__.py's run() catches none (a traceback)."""
+    from scripts.deploy import commands
+
+    def held(_commands):
+        raise generation.OutputHeld("output/ is held by another run\nwait for it", 3)
+
+    monkeypatch.setitem(commands.COMMANDS, "status", held)
+    assert aws.run("status", "--env", ENV) == 3
+    assert aws.err == "error: output/ is held by another run\nerror: wait for it\n", aws.err
+
+
 def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch):
     # make sets AWS_ENDPOINT_URL for ENV=sandbox only (the Makefile's AWS guard); run without it, or
     # with a path that names the sandbox's params file, nothing is sent anywhere.
@@ -13267,7 +13280,7 @@ def test_releases_says_make_rollback_asks_for_tag_where_it_finds_nothing_earlier
 
 
 def test_releases_whose_lock_answer_cannot_be_read_still_lists_the_releases(aws):
-    # Commands.lock_held_by: "a note's hint, not worth an error"; an answer without the lock's Value (an emulator's) made
+    # Commands.release_under_way: "a hint for a note, not worth an error"; an answer without the lock's Value (an emulator's) made
     # make releases fail, exit 1, "error: KeyError: 'Value', at scripts/deploy/lock.py:..."
     aws.deployed("service", parameters=service_parameters("v3"))
     history(aws, [release("v2", "2025-11-21T10:00:00Z") | {"replaced": "v1"}])

@@ -647,8 +647,8 @@ def main(
                 f"error: make {args.command} finished, but {deployer.lock.name} may still be held (above): "
                 f"runs of {args.env} that take it are refused until it is freed: make unlock ENV={args.env}"
             )
-    except (Failure, OutputFailed) as error:
-        failure = error
+    except ToolError as error:  # a Failure, OutputFailed, or what the project's own code raises (generation's OutputHeld ...)
+        failure = error if isinstance(error, (Failure, OutputFailed)) else Failure("\n".join(error.lines()), error.code)
         going_on = going_on_after_ctrl_c(args.command, deployer) if isinstance(error, StoppedWaiting) else None
         if going_on:  # the run's own way on, after how to follow the operation it left running (a rerun waits for it)
             failure = Failure(f"{error}\n  {going_on}", 130)
