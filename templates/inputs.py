@@ -21,6 +21,8 @@ SECURITY_GROUP_ID = rf"sg-{EC2_ID_HEX}"
 VPC_ID = rf"vpc-{EC2_ID_HEX}"
 DOMAIN_NAME = r"([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}"
 HOST_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+# At most 8 after the project's name: the alternate target group's name, NamePrefix-tg-alt, is then 29 characters of
+# ELBv2's 32 (tests/test_layers.py checks every name built from the longest NamePrefix against AWS's limit).
 NAME_PREFIX = rf"{PROJECT}(-[a-z0-9]{{1,8}})?"
 HOSTED_ZONE_ID = r"Z[0-9A-Z]{1,31}"
 # Example values, in hints and defaults; the review flags any an environment keeps (scripts/review/render.py).

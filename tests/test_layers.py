@@ -9,6 +9,7 @@ from conftest import default, only, resources_of_type
 
 import templates
 from templates import inputs
+from templates.service import SERVICE_NAME
 
 # The TLS policies AWS recommends (TLS 1.2 minimum, forward secrecy only): the only ones allowed.
 RECOMMENDED_TLS_POLICIES = [
@@ -1357,3 +1358,96 @@ def test_aws_typed_inputs_carry_no_pattern_of_their_own(layer):
         for parameter_name, parameter in template.get("Parameters", {}).items():
             if parameter["Type"].startswith(("AWS::", "List<")):
                 assert "AllowedPattern" not in parameter and "ConstraintDescription" not in parameter, (name, parameter_name)
+
+
+def longest_name_prefix() -> str:
+    """The longest NamePrefix the input's pattern takes: cfn-lint sees ${NamePrefix}, never its value."""
+    candidates = [f"{templates.PROJECT}-{'a' * count}" for count in range(1, 65)]
+    return max([templates.PROJECT, *(c for c in candidates if re.fullmatch(inputs.NAME_PREFIX, c))], key=len)
+
+
+# (layer, logical id, property, AWS's most characters, where AWS says so): names built from NamePrefix
+NAMED = [
+    # "can have a maximum of 32 characters ... must not begin or end with a hyphen"
+    ("alb", "LoadBalancer", "Name", 32, "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html"),
+    ("alb", "TargetGroup", "Name", 32, "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"),
+    (
+        "alb",
+        "AlternateTargetGroup",
+        "Name",
+        32,
+        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html",
+    ),
+    ("alb", "AlbSecurityGroup", "GroupName", 255, "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html"),
+    ("service", "Service", "ServiceName", 255, "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html"),
+    (
+        "service",
+        "TaskDefinition",
+        "Family",
+        255,
+        "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html",
+    ),
+    (
+        "service",
+        "LogGroup",
+        "LogGroupName",
+        512,
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
+    ),
+    ("waf", "WebAcl", "Name", 128, "https://docs.aws.amazon.com/waf/latest/APIReference/API_CreateWebACL.html"),
+    (
+        "waf",
+        "LogGroup",
+        "LogGroupName",
+        512,
+        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
+    ),
+    ("release-alarms", "AlertTopic", "TopicName", 256, "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html"),
+    (
+        "release-alarms",
+        "Target5xxAlarm",
+        "AlarmName",
+        255,
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
+    (
+        "release-alarms",
+        "UnhealthyHostsAlarm",
+        "AlarmName",
+        255,
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
+    (
+        "alarms",
+        "CpuSaturatedAlarm",
+        "AlarmName",
+        255,
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
+    (
+        "alarms",
+        "TasksBelowDesiredAlarm",
+        "AlarmName",
+        255,
+        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
+    ),
+    (
+        "scaling",
+        "MemoryScalingPolicy",
+        "PolicyName",
+        256,
+        "https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html",
+    ),
+]
+
+
+@pytest.mark.parametrize("layer_name, logical_id, prop, most, url", NAMED, ids=[f"{n[0]}-{n[1]}-{n[2]}" for n in NAMED])
+def test_names_built_from_the_longest_name_prefix_fit_awss_limits(layer, layer_name, logical_id, prop, most, url):
+    prefix = longest_name_prefix()
+    value = layer[layer_name]["Resources"][logical_id]["Properties"][prop]
+    text = value["Fn::Sub"] if isinstance(value, dict) else value
+    name = text.replace("${NamePrefix}", prefix).replace("${ServiceName}", SERVICE_NAME.replace("${NamePrefix}", prefix))
+    assert "${" not in name, f"{layer_name} {logical_id}.{prop}: {text!r} names what this test does not fill in"
+    assert len(name) <= most, f"{layer_name} {logical_id}.{prop} {name!r}: {len(name)} characters; AWS takes at most {most} ({url})"
+    if most == 32:  # ELBv2's names: not beginning or ending with a hyphen, nor beginning with internal-
+        assert not name.startswith(("-", "internal-")) and not name.endswith("-"), name
