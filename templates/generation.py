@@ -228,10 +228,7 @@ def lint(paths: list[Path], shown_as: dict[Path, Path]) -> list[str]:
     """cfn-lint problems of paths, each line naming the file as shown_as maps it."""
     from templates.validation import cfn_lint
 
-    problems = cfn_lint(paths)
-    for path, shown in shown_as.items():
-        problems = [line.replace(str(path), str(shown)) for line in problems]
-    return problems
+    return [problem.said(shown_as.get(problem.file, problem.file)) for problem in cfn_lint(paths)]
 
 
 def regenerate_command(output_dir: Path, params_dir: Path) -> str:

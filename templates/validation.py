@@ -95,9 +95,26 @@ def lint_key(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
-    """Problems (errors, warnings and informational) as 'file:line:col: rule message'. Templates
-    not linted before (by content) are linted in parallel, one process per core."""
+@dataclass(frozen=True)
+class LintProblem:
+    """One of cfn-lint's problems (an error, a warning or an informational one): the template and where in it."""
+
+    file: Path
+    line: int
+    column: int
+    rule: str
+    message: str
+
+    def said(self, file: Path | str | None = None) -> str:
+        """'file:line:col: rule message', the file named as given (the template's own path by default)."""
+        return f"{self.file if file is None else file}:{self.line}:{self.column}: {self.rule} {self.message}"
+
+    __str__ = said
+
+
+def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[LintProblem]:
+    """cfn-lint's problems with paths, in the order of paths. Templates not linted before (by content)
+    are linted in parallel, one process per core."""
     pending = [p for p in paths if not (use_cache and (LINT_CACHE / lint_key(p)).exists())]
     if not pending:
         return []
@@ -105,19 +122,18 @@ def cfn_lint(paths: list[Path], use_cache: bool = True) -> list[str]:
     # cfn-lint's rules load once, here (about half a second of CPU), and every worker forks with them.
     runner = lint_runner(pending)
     found = lint_groups(runner, balanced(pending, min(len(pending), os.cpu_count() or 1)))
-    order = {str(path): index for index, path in enumerate(pending)}
-    matches = sorted((match for group in found for match in group), key=lambda match: order.get(match[0], len(order)))
-    problems = [line for _, line in matches]
-    failed = {filename for filename, _ in matches}
+    order = {path: index for index, path in enumerate(pending)}
+    problems = sorted((problem for group in found for problem in group), key=lambda problem: order.get(problem.file, len(order)))
+    failed = {problem.file for problem in problems}
     with contextlib.suppress(OSError):  # the cache only saves time: a read-only checkout lints each run
         LINT_CACHE.mkdir(parents=True, exist_ok=True)
         for path in pending:
-            if str(path) not in failed:
+            if path not in failed:
                 (LINT_CACHE / lint_key(path)).touch()
     return problems
 
 
-def lint_groups(runner, groups: list[list[Path]]) -> list[list[tuple[str, str]]]:
+def lint_groups(runner, groups: list[list[Path]]) -> list[list[LintProblem]]:
     """Each group's problems: one group linted in this process, more side by side in forked workers."""
     if len(groups) == 1:
         return [lint_group(runner, groups[0])]
@@ -190,10 +206,10 @@ def lint_runner(paths: list[Path]):
         return Runner(lint_config(paths))
 
 
-def lint_group(runner, paths: list[Path]) -> list[tuple[str, str]]:
-    """(file name, problem line) for paths, linted with runner's rules."""
+def lint_group(runner, paths: list[Path]) -> list[LintProblem]:
+    """The problems of paths, linted with runner's rules."""
     runner.config = lint_config(paths)
-    return [(str(m.filename), f"{m.filename}:{m.linenumber}:{m.columnnumber}: {m.rule.id} {m.message}") for m in runner.run()]
+    return [LintProblem(Path(m.filename), m.linenumber, m.columnnumber, m.rule.id, m.message) for m in runner.run()]
 
 
 _worker_runner = None  # a lint worker's Runner, forked with the parent's rules
@@ -207,7 +223,7 @@ def start_worker(runner) -> None:
     _worker_runner = runner  # (forked within forks_end_quietly, it ends with its parent: errors.end_with_parent)
 
 
-def lint_in_worker(paths: list[Path]) -> list[tuple[str, str]]:
+def lint_in_worker(paths: list[Path]) -> list[LintProblem]:
     return lint_group(_worker_runner, paths)
 
 

@@ -662,7 +662,9 @@ def test_a_scan_without_the_cache_runs_the_scanners_whatever_the_cache_holds(tmp
 def test_a_cfn_lint_problem_names_its_template_as_the_document_shows_it_not_the_scans_directory(tmp_path, monkeypatch):
     # the temporary directory of the scan in a finding made the document differ from run to run
     monkeypatch.setattr(scan, "CACHE", tmp_path / "cache")
-    monkeypatch.setattr(validation, "cfn_lint", lambda paths, use_cache: [f"{path}:1:1: E0000 made up" for path in paths])
+    monkeypatch.setattr(
+        validation, "cfn_lint", lambda paths, use_cache: [validation.LintProblem(path, 1, 1, "E0000", "made up") for path in paths]
+    )
     files = layer_files()
     deployed = {"alb": files["alb"], "staging/alb": files["alb"].replace(b"{", b"{ ", 1), "service": files["service"]}
     found = scan.scan_templates(deployed, use_cache=False, scanners=("cfn-lint",))
@@ -679,7 +681,7 @@ def test_a_scan_is_cached_by_layer_name_and_content_and_runs_only_the_scanners_a
 
     def cfn_lint(paths, use_cache):
         linted.append(sorted(str(path.name) for path in paths))
-        return [f"{path}:1:1: E0000 made up" for path in paths]
+        return [validation.LintProblem(path, 1, 1, "E0000", "made up") for path in paths]
 
     monkeypatch.setattr(validation, "cfn_lint", cfn_lint)
     monkeypatch.setattr(validation, "checkov", lambda directory: checked.append(directory) or [])

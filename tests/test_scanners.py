@@ -51,7 +51,7 @@ def test_cfn_lint_reports_a_real_problem_once_naming_its_file(tmp_path, monkeypa
     broken.write_text(text.replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"'))
     clean.write_text(text)
     frozen = gc.get_freeze_count()
-    problems = validation.cfn_lint([broken, clean])
+    problems = [str(problem) for problem in validation.cfn_lint([broken, clean])]
     assert gc.isenabled() and gc.get_freeze_count() > frozen
     assert any("E3030" in p and "DesiredCont" in p for p in problems), problems
     assert all(p.startswith(f"{broken}:") for p in problems), problems
@@ -99,7 +99,7 @@ def test_cfn_lint_takes_a_bracketed_directory_literally_and_a_cache_it_cannot_wr
         directory.mkdir()
     (bracketed / "scaling.json").write_text(text.replace('"ecs:service:DesiredCount"', '"ecs:service:DesiredCont"'))
     (sibling / "scaling.json").write_text(text)  # what o[1] matched as a pattern
-    problems = validation.cfn_lint([bracketed / "scaling.json"])
+    problems = [str(problem) for problem in validation.cfn_lint([bracketed / "scaling.json"])]
     assert problems and all(p.startswith(f"{bracketed / 'scaling.json'}:") for p in problems), problems
     assert validation.cfn_lint([sibling / "scaling.json"]) == []
 
@@ -281,7 +281,11 @@ def test_a_problem_is_file_line_column_rule_and_message_in_the_order_the_templat
     lines = given[0].read_text().splitlines()
     line = next(number for number, text in enumerate(lines, 1) if BROKEN[1] in text)
     column = lines[line - 1].index('"ScalableDimension"') + 1
-    assert [problem.split(": E3030 ")[0] for problem in problems] == [f"{path}:{line}:{column}" for path in given], problems
+    assert [(problem.file, problem.line, problem.column, problem.rule) for problem in problems] == [
+        (path, line, column, "E3030") for path in given
+    ], problems
+    assert [str(problem).split(": E3030 ")[0] for problem in problems] == [f"{path}:{line}:{column}" for path in given], problems
+    assert problems[0].said("shown.json") == f"shown.json:{line}:{column}: E3030 {problems[0].message}"
 
 
 def test_a_template_in_the_lint_cache_is_not_linted_again_unless_its_content_changes_or_the_cache_is_not_used(tmp_path, monkeypatch):
@@ -292,7 +296,7 @@ def test_a_template_in_the_lint_cache_is_not_linted_again_unless_its_content_cha
     assert (validation.LINT_CACHE / validation.lint_key(template)).exists()
     assert validation.cfn_lint([template]) == []  # all in the cache: nothing linted
     problems = validation.cfn_lint([scaling_template(template, broken=True)])
-    assert any("E3030" in problem for problem in problems), problems
+    assert any(problem.rule == "E3030" for problem in problems), problems
     (validation.LINT_CACHE / validation.lint_key(template)).touch()  # as if it had been linted clean
     assert validation.cfn_lint([template]) == []  # the cache is trusted
     assert validation.cfn_lint([template], use_cache=False) == problems
@@ -308,7 +312,7 @@ def test_a_template_linted_clean_with_other_settings_or_another_cfn_lint_is_lint
         other.setattr(validation, "LINT_SETTINGS", ignoring)
         assert validation.cfn_lint([broken]) == []  # the settings cfn-lint is given, not the project's
     problems = validation.cfn_lint([broken])
-    assert any("E3030" in problem for problem in problems), problems
+    assert any(problem.rule == "E3030" for problem in problems), problems
     with monkeypatch.context() as other:
         other.setattr(validation, "version", lambda name: "0.0.1")
         (validation.LINT_CACHE / validation.lint_key(broken)).touch()  # linted clean by another cfn-lint

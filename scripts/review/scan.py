@@ -144,7 +144,7 @@ def run_scanners(files: dict[str, bytes], use_cache: bool, scanners: tuple[str, 
     for label in files:
         mine = [replace(check, file=Path(check.file).name) for check in checks if check.file == f"{label}.json"]
         result[label] = LayerScan(
-            problems=tuple(sorted(p.replace(f"{paths[label].parent}/", "") for p in problems if p.startswith(f"{paths[label]}:"))),
+            problems=tuple(sorted(problem.said(paths[label].name) for problem in problems if problem.file == paths[label])),
             failed=tuple(sorted(check for check in mine if check.status == "failed")),
             skipped=tuple(sorted(check for check in mine if check.status == "skipped")),
             passed=sum(1 for check in mine if check.status == "passed"),
