@@ -2605,6 +2605,41 @@ def test_an_estimate_outside_the_plans_range_says_so_beside_the_plans_items(revi
     assert not any(line.startswith("This estimate is ") for line in render.plan_section(estimate))
 
 
+def test_each_plan_row_covers_the_cost_lines_of_its_items_or_else_of_its_types_and_the_rest_with_an_amount_are_left_over():
+    def line(resource, type_, item, amount, absent=False):
+        return cost.Cost(resource, type_, item, resource, f"{resource}'s basis", None if amount is None else Decimal(amount), absent)
+
+    costs = [
+        line("Tasks", "AWS::ECS::Service", "fargate", "30.00"),
+        line("Key", "AWS::KMS::Key", "", "1.00"),
+        line("PricedKey", "AWS::KMS::Key", "kms_key", "1.00"),  # priced by an item: a row's types do not take it
+        line("Logs", "AWS::Logs::LogGroup", "logs", "0.00", absent=True),
+        line("Free", "AWS::SNS::Topic", "", "0.00"),  # no row's, but no amount: not left over
+        line("Unpriced", "AWS::WAFv2::WebACL", "waf", None),
+    ]
+    rows = [
+        {"what": "tasks", "items": ["fargate", "waf"]},
+        {"what": "keys", "types": ["AWS::KMS::Key"]},
+        {"what": "peak", "scaling_peak_share": 0.1, "items": ["fargate"]},  # covers none, whatever else it says
+        {"what": "outside", "outside": "the account's", "types": ["AWS::KMS::Key"]},
+        {"what": "logs", "items": ["logs"]},
+        {"what": "nothing", "items": ["nat"]},
+    ]
+    matched, rest = cost.against_plan(costs, rows)
+    assert [(each.row["what"], [c.resource for c in each.costs], each.amount, each.all_absent) for each in matched] == [
+        ("tasks", ["Tasks", "Unpriced"], Decimal("30.00"), False),
+        ("keys", ["Key"], Decimal("1.00"), False),
+        ("peak", [], Decimal("0.00"), False),
+        ("outside", [], Decimal("0.00"), False),
+        ("logs", ["Logs"], Decimal("0.00"), True),
+        ("nothing", [], Decimal("0.00"), False),
+    ]
+    assert [c.resource for c in rest] == ["PricedKey"]
+    assert cost.scaling_peak(Decimal("0.1"), Decimal("66.666")) == Decimal("6.67")
+    plan = {"range": [60, 80]}
+    assert [cost.outside_plan_range(Decimal(total), plan) for total in ("59.99", "60", "80", "80.01")] == ["below", None, None, "above"]
+
+
 @pytest.mark.parametrize("env", ENVS)
 def test_the_costs_the_plan_leaves_out_say_how_many_of_each(written, env):
     # "KMS key" stood for the two or three keys of the layers deployed, each a dollar a month.

@@ -510,3 +510,48 @@ def estimate(review) -> None:
                 fewer = ((tasks - low) * per_task).quantize(CENT, ROUND_HALF_UP)
                 review.scaling.append(f"at MinCapacity all month: {plural(tasks - low, 'task')} fewer, -{money(fewer)}")
             review.scaling_extra = (high - tasks) * per_task
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A row of the plan's table (scripts/prices.yaml plan.rows) against the estimate: the cost lines it covers."""
+
+    row: dict
+    costs: tuple[Cost, ...] = ()
+
+    @property
+    def amount(self) -> Decimal:
+        return sum((line.amount for line in self.costs if line.amount is not None), ZERO)
+
+    @property
+    def all_absent(self) -> bool:
+        """Each of its lines not there in this environment (said with the first one's basis)."""
+        return bool(self.costs) and all(line.absent for line in self.costs)
+
+
+def against_plan(costs: list[Cost], rows: list[dict]) -> tuple[list[PlanRow], list[Cost]]:
+    """Each plan row with the cost lines of its items (or of its types, for lines the price table has no item for), and
+    the priced lines no row covers. A row of the scaling peak or of a cost outside the layers covers none."""
+    matched, counted = [], set()
+    for row in rows:
+        chosen = [
+            (index, line)
+            for index, line in enumerate(costs)
+            if "scaling_peak_share" not in row
+            and "outside" not in row
+            and (line.item in row.get("items", []) or (line.type in row.get("types", []) and not line.item))
+        ]
+        counted |= {index for index, _ in chosen}
+        matched.append(PlanRow(row, tuple(line for _, line in chosen)))
+    return matched, [line for index, line in enumerate(costs) if index not in counted and line.amount]
+
+
+def scaling_peak(share: Decimal, extra: Decimal) -> Decimal:
+    """What share of a month at MaxCapacity adds to the estimate (extra: the whole month's, unrounded)."""
+    return (share * extra).quantize(CENT, ROUND_HALF_UP)
+
+
+def outside_plan_range(total: Decimal, plan: dict) -> str | None:
+    """ "above" or "below" where the estimate leaves the plan's range, None within it."""
+    low, high = (dec(bound) for bound in plan["range"])
+    return None if low <= total <= high else ("above" if total > high else "below")

@@ -6,14 +6,14 @@ import ipaddress
 import re
 from collections import Counter
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from importlib.metadata import version
 
 import yaml
 
 import templates
 from scripts.review.collect import Layer, Review, prose, shown_path
-from scripts.review.cost import CENT, ZERO, dec, money, number, plural
+from scripts.review.cost import ZERO, against_plan, dec, money, number, outside_plan_range, plural, scaling_peak
 from scripts.review.resolver import DEPLOY_TIME_TEXT, WIDTH, code
 from scripts.review.timing import deploy_times, duration
 from templates import inputs, params, template_reads, validation
@@ -1351,14 +1351,15 @@ def plan_section(review: Review) -> list[str]:
         f"| The plan's item | Plan ({plan['environment']}) | This estimate ({env}) |",
         "|---|---|---|",
     ]
-    costs = cost_lines(review)
-    counted, with_peak = set(), ""
-    for row in plan["rows"]:
+    rows, rest = against_plan(cost_lines(review), plan["rows"])
+    with_peak = ""
+    for matched in rows:
+        row = matched.row
         if "scaling_peak_share" in row:
             share, extra = dec(row["scaling_peak_share"]), review.scaling_extra
             ours = "not in the total"
             if extra is not None:
-                peak = (share * extra).quantize(CENT, ROUND_HALF_UP)
+                peak = scaling_peak(share, extra)
                 # this environment's MaxCapacity, not the plan's peak in the row's words: the two part when params change
                 tasks = review.environment.values["MaxCapacity"]
                 ours += f"; at MaxCapacity ({tasks} tasks) {number(share * 100)}% of the month: +{money(peak)}"
@@ -1366,26 +1367,16 @@ def plan_section(review: Review) -> list[str]:
         elif "outside" in row:  # a cost of the account that no layer's template holds
             ours = row["outside"]
         else:
-            chosen = [
-                (index, line)
-                for index, line in enumerate(costs)
-                if line.item in row.get("items", []) or (line.type in row.get("types", []) and not line.item)
-            ]
-            counted |= {index for index, _ in chosen}
-            amount = sum((line.amount for _, line in chosen if line.amount is not None), ZERO)
-            ours = money(amount) if chosen else "none in this environment"
-            absent = [line for _, line in chosen if line.absent]
-            if chosen and len(absent) == len(chosen):
-                ours += f" ({absent[0].basis})"
+            ours = money(matched.amount) if matched.costs else "none in this environment"
+            if matched.all_absent:
+                ours += f" ({matched.costs[0].basis})"
         lines.append(f"| {cell(row['what'])} | {cell(row['plan'])} | {cell(ours)} |")
-    rest = [line for index, line in enumerate(costs) if index not in counted and line.amount]
     if rest:
         counts = Counter(line.label for line in rest)  # "KMS key" read as one where the layers hold two
         labels = ", ".join(f"{label} ×{count}" if count > 1 else label for label, count in sorted(counts.items()))
         lines.append(f"| Not in the plan: {cell(labels)} | — | {money(sum((line.amount for line in rest), ZERO))} |")
     lines.append(f"| **Total** | **{cell(plan['total'])}** | **{money(review.total)}**{cell(with_peak)} |")
-    low, high = (dec(bound) for bound in plan["range"])
-    if env == plan["environment"] and not low <= review.total <= high:
-        side = "above" if review.total > high else "below"
+    side = outside_plan_range(review.total, plan)
+    if env == plan["environment"] and side:
         lines += ["", f"This estimate is {side} the plan's {plan['total']}: the rows above show where it differs."]
     return lines + [""]
