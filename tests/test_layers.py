@@ -1366,71 +1366,26 @@ def longest_name_prefix() -> str:
     return max([templates.PROJECT, *(c for c in candidates if re.fullmatch(inputs.NAME_PREFIX, c))], key=len)
 
 
+# Where AWS says each name's limit: its API reference's page of the call that creates the resource.
+API = "https://docs.aws.amazon.com/{}/latest/APIReference/API_{}.html"
+ELB, ALARM, LOGS = "elasticloadbalancing", ("AmazonCloudWatch", "PutMetricAlarm"), ("AmazonCloudWatchLogs", "CreateLogGroup")
 # (layer, logical id, property, AWS's most characters, where AWS says so): names built from NamePrefix
 NAMED = [
     # "can have a maximum of 32 characters ... must not begin or end with a hyphen"
-    ("alb", "LoadBalancer", "Name", 32, "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateLoadBalancer.html"),
-    ("alb", "TargetGroup", "Name", 32, "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html"),
-    (
-        "alb",
-        "AlternateTargetGroup",
-        "Name",
-        32,
-        "https://docs.aws.amazon.com/elasticloadbalancing/latest/APIReference/API_CreateTargetGroup.html",
-    ),
-    ("alb", "AlbSecurityGroup", "GroupName", 255, "https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html"),
-    ("service", "Service", "ServiceName", 255, "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_CreateService.html"),
-    (
-        "service",
-        "TaskDefinition",
-        "Family",
-        255,
-        "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html",
-    ),
-    (
-        "service",
-        "LogGroup",
-        "LogGroupName",
-        512,
-        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
-    ),
-    ("waf", "WebAcl", "Name", 128, "https://docs.aws.amazon.com/waf/latest/APIReference/API_CreateWebACL.html"),
-    (
-        "waf",
-        "LogGroup",
-        "LogGroupName",
-        512,
-        "https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_CreateLogGroup.html",
-    ),
+    ("alb", "LoadBalancer", "Name", 32, API.format(ELB, "CreateLoadBalancer")),
+    ("alb", "TargetGroup", "Name", 32, API.format(ELB, "CreateTargetGroup")),
+    ("alb", "AlternateTargetGroup", "Name", 32, API.format(ELB, "CreateTargetGroup")),
+    ("alb", "AlbSecurityGroup", "GroupName", 255, API.format("AWSEC2", "CreateSecurityGroup")),
+    ("service", "Service", "ServiceName", 255, API.format("AmazonECS", "CreateService")),
+    ("service", "TaskDefinition", "Family", 255, API.format("AmazonECS", "RegisterTaskDefinition")),
+    ("service", "LogGroup", "LogGroupName", 512, API.format(*LOGS)),
+    ("waf", "WebAcl", "Name", 128, API.format("waf", "CreateWebACL")),
+    ("waf", "LogGroup", "LogGroupName", 512, API.format(*LOGS)),
     ("release-alarms", "AlertTopic", "TopicName", 256, "https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html"),
-    (
-        "release-alarms",
-        "Target5xxAlarm",
-        "AlarmName",
-        255,
-        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
-    ),
-    (
-        "release-alarms",
-        "UnhealthyHostsAlarm",
-        "AlarmName",
-        255,
-        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
-    ),
-    (
-        "alarms",
-        "CpuSaturatedAlarm",
-        "AlarmName",
-        255,
-        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
-    ),
-    (
-        "alarms",
-        "TasksBelowDesiredAlarm",
-        "AlarmName",
-        255,
-        "https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html",
-    ),
+    ("release-alarms", "Target5xxAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("release-alarms", "UnhealthyHostsAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("alarms", "CpuSaturatedAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("alarms", "TasksBelowDesiredAlarm", "AlarmName", 255, API.format(*ALARM)),
     (
         "scaling",
         "MemoryScalingPolicy",
