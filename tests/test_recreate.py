@@ -1596,9 +1596,14 @@ def test_a_rollback_of_a_release_that_waits_for_tests_says_it_waits_too(sandbox,
 
 
 def test_an_alert_address_added_asks_only_the_new_one_to_confirm(sandbox, run, tmp_path):
-    # The first address's subscription, kept as it was, was said made anew: its on-call address told to confirm again
-    one = output_with_parameters(tmp_path / "one", {"release-alarms": {"AlertEmails": "ops@example.com"}})
-    two = output_with_parameters(tmp_path / "two", {"release-alarms": {"AlertEmails": "ops@example.com,oncall@example.com"}})
+    # The first address's subscription, kept as it was, was said made anew: its on-call address told to confirm again.
+    # Two addresses params/sandbox.yaml does not give: each deploy below changes what the stack has.
+    given = set(parameters(ENV, "release-alarms")["AlertEmails"].split(","))
+    first, second = [
+        address for address in (f"{name}@example.com" for name in ("ops", "oncall", "ops2", "oncall2")) if address not in given
+    ][:2]
+    one = output_with_parameters(tmp_path / "one", {"release-alarms": {"AlertEmails": first}})
+    two = output_with_parameters(tmp_path / "two", {"release-alarms": {"AlertEmails": f"{first},{second}"}})
     deployed(sandbox, run, "cert-dns", "alb", "release-alarms")
     code, out, err = run("deploy", "--stack", "release-alarms", *one, "--yes")
     assert code == 0 and "e-mail subscriptions made anew (AlertEmailSubscription1):" in out, out + err
