@@ -933,36 +933,47 @@ def too_long(spec: Input, value: str) -> str | None:
     return None
 
 
+def said_value(v: dict, given: set, key: str) -> str:
+    """key's value as a problem names it: said to be the default where the file does not set it (the edit that makes
+    the problem was then another key's)."""
+    return f"{v[key]}{'' if key in given else ' (the default: the file does not set it)'}"
+
+
 def cross_checks(v: dict, given: set) -> list[str]:
     """Rules between inputs, and those a pattern says badly; each problem names the keys and values involved."""
+
+    def value(key: str) -> str:
+        return said_value(v, given, key)
+
     problems = []
     memory_sizes = FARGATE_MEMORY_BY_CPU.get(v["TaskCpu"], [])
     if v["TaskMemory"] not in memory_sizes:
         problems.append(
-            f"parameters.TaskMemory: {v['TaskMemory']}{'' if 'TaskMemory' in given else ' (the default: the file does not set it)'} "
-            f"is not offered by Fargate with TaskCpu {v['TaskCpu']}; "
+            f"parameters.TaskMemory: {value('TaskMemory')} is not offered by Fargate with TaskCpu {v['TaskCpu']}; "
             f"allowed: {', '.join(map(str, memory_sizes))}"
         )
     if v["MinCapacity"] > v["MaxCapacity"]:
         problems.append(
-            f"parameters.MinCapacity: {v['MinCapacity']} is above MaxCapacity {v['MaxCapacity']}; allowed: MinCapacity <= MaxCapacity"
+            f"parameters.MinCapacity: {value('MinCapacity')} is above MaxCapacity {v['MaxCapacity']}; allowed: MinCapacity <= MaxCapacity"
         )
     elif not v["MinCapacity"] <= v["DesiredCount"] <= v["MaxCapacity"]:
         problems.append(
             # the bounds named with their values: an edit of MaxCapacity alone is what puts DesiredCount outside them
-            f"parameters.DesiredCount: {v['DesiredCount']} is outside MinCapacity {v['MinCapacity']}..MaxCapacity {v['MaxCapacity']}; "
-            f"allowed: {v['MinCapacity']} to {v['MaxCapacity']}, or MinCapacity and MaxCapacity that hold it"
+            f"parameters.DesiredCount: {value('DesiredCount')} is outside MinCapacity {v['MinCapacity']}..MaxCapacity "
+            f"{v['MaxCapacity']}; allowed: {v['MinCapacity']} to {v['MaxCapacity']}, or MinCapacity and MaxCapacity that hold it"
         )
-    if v["StopTimeoutSeconds"] <= v["GunicornTimeoutSeconds"]:
+    gunicorn = v["GunicornTimeoutSeconds"]
+    if v["StopTimeoutSeconds"] <= gunicorn:
         problems.append(
-            f"parameters.StopTimeoutSeconds: {v['StopTimeoutSeconds']} does not leave gunicorn its graceful timeout "
-            f"({v['GunicornTimeoutSeconds']} s); allowed: {v['GunicornTimeoutSeconds'] + 1} to 120"
+            f"parameters.StopTimeoutSeconds: {value('StopTimeoutSeconds')} does not leave gunicorn its graceful timeout "
+            f"(GunicornTimeoutSeconds {gunicorn}); allowed: {gunicorn + 1} to {INPUTS['StopTimeoutSeconds'].max_value}, or a "
+            "GunicornTimeoutSeconds below it"
         )
-    if v["IdleTimeoutSeconds"] <= v["GunicornTimeoutSeconds"]:
+    if v["IdleTimeoutSeconds"] <= gunicorn:
         problems.append(
-            f"parameters.IdleTimeoutSeconds: {v['IdleTimeoutSeconds']} would have the load balancer answer 504 to a request "
-            f"gunicorn still works on (GunicornTimeoutSeconds {v['GunicornTimeoutSeconds']}); "
-            f"allowed: {v['GunicornTimeoutSeconds'] + 1} to {INPUTS['IdleTimeoutSeconds'].max_value}"
+            f"parameters.IdleTimeoutSeconds: {value('IdleTimeoutSeconds')} would have the load balancer answer 504 to a request "
+            f"gunicorn still works on (GunicornTimeoutSeconds {gunicorn}); "
+            f"allowed: {gunicorn + 1} to {INPUTS['IdleTimeoutSeconds'].max_value}, or a GunicornTimeoutSeconds below it"
         )
     public, private = (set(as_list(v[key])) for key in ("PublicSubnetIds", "PrivateSubnetIds"))
     if public & private:
@@ -1026,10 +1037,9 @@ def rollback_watch_problems(v: dict, given: set) -> list[str]:
     alarm_minutes = -(-period * periods // 60)
     if not 0 < watch < alarm_minutes:
         return []
-    default = "" if "RollbackMonitoringMinutes" in given else " (the default: the file does not set it)"
     longer = f"{alarm_minutes} to {MOST_MONITORING_MINUTES}, " if alarm_minutes <= MOST_MONITORING_MINUTES else ""
     return [
-        f"parameters.RollbackMonitoringMinutes: {watch}{default} ends before a release alarm can fire: it needs "
+        f"parameters.RollbackMonitoringMinutes: {said_value(v, given, 'RollbackMonitoringMinutes')} ends before a release alarm can fire: it needs "
         f"BadPeriodsToAlarm {periods} periods of AlarmPeriodSeconds {period} s in a row ({alarm_minutes} minutes), so a fault "
         f"that starts once the service update is done is never rolled back by CloudFormation; allowed: {longer}0 (watched "
         "during the update only), or fewer or shorter alarm periods"

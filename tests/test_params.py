@@ -1860,6 +1860,28 @@ def test_a_desired_count_below_min_capacity_is_refused_naming_both_bounds(tmp_pa
     ]
 
 
+def test_a_rule_between_two_values_says_which_one_the_file_leaves_at_its_default(tmp_path):
+    # GunicornTimeoutSeconds raised alone named StopTimeoutSeconds and IdleTimeoutSeconds, which the file does not set,
+    # as if they were its values (a MaxCapacity lowered alone, DesiredCount so); TaskMemory's said it already
+    stop, idle, desired = (INPUTS[key].default for key in ("StopTimeoutSeconds", "IdleTimeoutSeconds", "DesiredCount"))
+    document = with_parameters(GunicornTimeoutSeconds=max(stop, idle), MinCapacity=1, MaxCapacity=desired - 1)
+    for key in ("StopTimeoutSeconds", "IdleTimeoutSeconds", "DesiredCount"):
+        document["parameters"].pop(key, None)
+    default = "(the default: the file does not set it)"
+    lines = error_lines(tmp_path, document)
+    assert [line.split(" ", 3)[:3] for line in lines] == [
+        [f"parameters.{key}:", str(value), default.split(" ")[0]]
+        for key, value in (("DesiredCount", desired), ("StopTimeoutSeconds", stop), ("IdleTimeoutSeconds", idle))
+    ], lines
+    assert all(default in line for line in lines), lines
+    assert lines[1].endswith(
+        f"allowed: {max(stop, idle) + 1} to {INPUTS['StopTimeoutSeconds'].max_value}, or a GunicornTimeoutSeconds below it"
+    )
+    document["parameters"] |= {"StopTimeoutSeconds": stop, "DesiredCount": desired}  # set, though at the default's value
+    (tmp_path / "given").mkdir()
+    assert not any(default in line for line in error_lines(tmp_path / "given", document)[:2])
+
+
 def test_a_params_file_that_is_a_list_is_one_line_not_a_traceback(tmp_path):
     from templates.params import TOP_LEVEL_KEYS
 
