@@ -141,9 +141,10 @@ def yaml_problem(error) -> str:
     problem = " ".join((getattr(error, "problem", None) or str(error)).split())[:200]
     if context and problem.startswith("but "):  # "expected a single document in the stream, but found another document"
         problem = f"{' '.join(context.split())[:100]}, {problem}"
-    if mark and since and since.line < mark.line and context == "while scanning a simple key":
-        # a key whose colon is missing ("DesiredCount 1") is found so on the line after; the key's line
-        # holds the mistake. Other contexts (a block mapping, a flow sequence) start far above it.
+    if mark and since and since.line < mark.line and context in ("while scanning a simple key", "while scanning a quoted scalar"):
+        # a key whose colon is missing ("DesiredCount 1") is found so on the line after, and a quote left open at the
+        # file's end: the key's line, the quote's, holds the mistake. Other contexts (a block mapping, a flow sequence)
+        # start far above it.
         return f" line {since.line + 1}: cannot be read as YAML: {' '.join(context.split())[:100]}, up to line {mark.line + 1}: {problem}"
     line = f" line {mark.line + 1}:" if mark else ""
     # a line that continues the one before it (deeper, under a line that opens no block) holds a value, not a key
@@ -158,6 +159,8 @@ def yaml_problem(error) -> str:
         allowed = "; allowed: one document (a '---' line at most once, above its first key)"
     if mark and problem.startswith("expected <block end>, but found '<block mapping start>'"):
         allowed = unaligned_key(mark)
+    if mark and problem.startswith("expected <block end>, but found '<block sequence start>'"):
+        allowed = unaligned_item(mark)
     if problem.startswith("could not determine a constructor for the tag"):  # a CloudFormation habit: VpcId: !Ref Vpc
         allowed = "; allowed: a plain value, without a tag (!Ref, !Sub and !!python/... are not read)"
     return f"{line} cannot be read as YAML: {problem}{tab}{allowed}"
@@ -228,6 +231,23 @@ def unaligned_key(mark) -> str:
         f"; allowed: keys of one mapping indented alike: this line is indented {mark.column} {spaces}, {where}: give it the "
         "indentation of the keys it belongs with"
     )
+
+
+def unaligned_item(mark) -> str:
+    """Why a block list ended where a "- " starts: the item is indented less than the list's items above it."""
+    lines = buffer_lines(mark)
+    for number in range(min(mark.line, len(lines)) - 1, -1, -1):
+        item = lines[number].lstrip(" ")
+        if item.startswith("- ") or item == "-":
+            column = len(lines[number]) - len(item)
+            if column <= mark.column:
+                return ""
+            spaces = f"space{'' if mark.column == 1 else 's'}"
+            return (
+                f"; allowed: the items of one list indented alike: this line's - is indented {mark.column} {spaces}, "
+                f"line {number + 1}'s {column}: give it the indentation of the items it belongs with"
+            )
+    return ""
 
 
 def block_keys(mark) -> list[tuple[int, int, bool]]:

@@ -117,6 +117,11 @@ class ParamsLoader(yaml.SafeLoader):
         pass  # no merge keys: << is an ordinary (and unknown) key
 
     def construct_mapping(self, node, deep=False):
+        if not isinstance(node, yaml.MappingNode):  # !!map or !!set on a plain value or a list: said at its line
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{tag} on a value that is no mapping; allowed: a plain value, without a tag", node.start_mark
+            )
         seen = set()
         for key_node, _ in node.value:
             if not isinstance(key_node, yaml.ScalarNode):

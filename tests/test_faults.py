@@ -236,8 +236,11 @@ HOSTILE = [
     ),
     # what is allowed for a misplaced colon is said of that problem alone (the words end the line)
     ("an unclosed list", GOOD_TEXT + "x: [1\n", "cannot be read as YAML: expected ',' or ']', but got '<stream end>'\n"),
-    # built after its node, past the per-node check: the file-level one names it
-    ("a !!map tag on a list", GOOD_TEXT + "x: !!map [1]\n", "a tagged value (!!...) that is not one (TypeError)"),
+    (
+        "a !!map tag on a list",
+        GOOD_TEXT + "x: !!map [1]\n",
+        "cannot be read as YAML: !!map on a value that is no mapping; allowed: a plain",
+    ),
     (
         "a bad date tag",
         GOOD_TEXT.replace(REGION_LINE, "region: !!timestamp 2020-13-45", 1),

@@ -2322,3 +2322,53 @@ def test_each_outside_limit_is_taken_and_one_past_it_refused_by_make_templates_a
     as_typed = ",".join if spec.is_list else str
     assert console_takes(parameter, as_typed(taken)), (name, taken)
     assert not console_takes(parameter, as_typed(refused)), (name, refused)
+
+
+# helper G1 (params fuzzing): a list item indented less than the one before it (a smoke check added by hand) stopped
+# generation with PyYAML's own words alone, "expected <block end>, but found '<block sequence start>'", saying neither
+# what is wrong nor what is allowed, where the same slip among a mapping's keys gets its indentation hint.
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["smoke_checks:", "  - {path: /a, status: 200}", " - {path: /b, status: 200}"],
+        ["enabled_layers:", "    - waf", "  - ci"],
+    ],
+    ids=["a smoke check", "a layer"],
+)
+def test_a_list_item_indented_less_than_the_one_before_says_what_is_allowed(tmp_path, lines):
+    text = f"region: {GOOD['region']}\n" + "\n".join(lines) + "\n" + yaml.safe_dump({"parameters": GOOD["parameters"]})
+    result, out = run_generate(tmp_path, text)
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and len(problems) == 1, result.stderr
+    assert "line 4:" in problems[0] and "allowed" in problems[0], problems[0]
+    assert not out.exists()
+
+
+# helper G1 (params fuzzing): !!map or !!set on a plain value was said without its line (and with a Python exception's
+# name): ParamsLoader.construct_mapping reads node.value as a mapping's pairs before anything checks that the node is
+# a mapping, so the error comes from the unpacking, past construct_object's per-node check, where a !!seq or !!omap
+# on a plain value, and a !!map on an empty one, are said at their line.
+@pytest.mark.parametrize("value", ["!!map abc", "!!set abc"])
+def test_a_collection_tag_on_a_plain_value_is_said_at_its_line(tmp_path, value):
+    text = yaml.safe_dump(GOOD, sort_keys=False)
+    line = len(text.splitlines()) + 1
+    result, out = run_generate(tmp_path, text + f"x: {value}\n")
+    problems = [each for each in result.stderr.splitlines() if each.startswith("error: ")]
+    assert result.returncode == 2 and len(problems) == 1, result.stderr
+    assert f"line {line}:" in problems[0] and "Error)" not in problems[0], problems[0]
+    assert not out.exists()
+
+
+# helper G1 (params fuzzing): a double quote left open (DatabaseName: "startupwebapp_prod) was said at the file's last
+# line, "found unexpected end of stream", with nothing of where the quote opened, though PyYAML's error holds that line
+# ("while scanning a quoted scalar", its context mark): in a file of some 30 lines the one to fix went unnamed.
+def test_a_quote_left_open_is_said_at_the_line_it_opens(tmp_path):
+    lines = yaml.safe_dump(GOOD, sort_keys=False).splitlines()
+    at = next(number for number, line in enumerate(lines) if line.strip().startswith("DatabaseName:"))
+    lines[at] = lines[at].split(":")[0] + ': "startupwebapp_prod'
+    assert at + 5 < len(lines)  # lines follow it: the end of the file is another line
+    result, out = run_generate(tmp_path, "\n".join(lines) + "\n")
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and len(problems) == 1, result.stderr
+    assert re.search(rf"\bline {at + 1}\b", problems[0]), problems[0]
+    assert not out.exists()
