@@ -669,7 +669,8 @@ def load(path: Path) -> Environment:
         raise ParamsError([f"{where}: the file name {shown(env)} is not an environment name; allowed: {ENV_NAME_ALLOWED}"])
     data = read_yaml(path, where)
     if not isinstance(data, dict):
-        raise ParamsError([f"{where}: expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])
+        said = "empty (or null)" if data is None else f"{shown(data)} is not a mapping"
+        raise ParamsError([f"{where}: {said}; allowed: a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"])
 
     problems = []
     for key in data:
@@ -686,7 +687,7 @@ def load(path: Path) -> Environment:
         )
     tags = {} if data.get("tags") is None else data["tags"]  # tags: 0 or [] is a mistake, not "no tags"
     if not isinstance(tags, dict):
-        problems.append(f"{where}: tags: expected a mapping of tag names to strings")
+        problems.append(f"{where}: tags: {shown(tags)} is not a mapping; allowed: tag names with their values (Owner: platform), or none")
         tags = {}
     # IAM takes tag names that differ only in case for one, and refuses a role given both ("Duplicate tag keys
     # found. Please note that Tag keys are case insensitive."): the stacks' tags reach their roles, so the
@@ -780,7 +781,7 @@ def load(path: Path) -> Environment:
             problems.append(f"{where}: shared_inputs.{key}: {shown(why)} gives no reason; {allowed_shared}")
     given = {} if data.get("parameters") is None else data["parameters"]
     if not isinstance(given, dict):
-        problems.append(f"{where}: parameters: expected a mapping of input names to values")
+        problems.append(f"{where}: parameters: {shown(given)} is not a mapping; allowed: input names with their values (DesiredCount: 2)")
         given = {}
 
     values, inputs_listed = {}, False

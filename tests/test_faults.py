@@ -269,7 +269,7 @@ HOSTILE = [
     ("a key holding a newline", GOOD_TEXT + '"evil\\nerror: forged": 1\n', "unknown key"),
     ("a 100,000-character key", GOOD_TEXT + "? " + "x" * 100_000 + "\n: 1\n", "characters): unknown key"),
     ("a NUL byte", GOOD_TEXT.replace(REGION_LINE, 'region: "us\0east"', 1), "cannot be read as YAML"),
-    ("tags: 0", dump({**GOOD, "tags": 0}), "tags: expected a mapping"),
+    ("tags: 0", dump({**GOOD, "tags": 0}), "tags: 0 is not a mapping; allowed: tag names with their values (Owner: platform), or none"),
     ("a tag named by a number", dump({**GOOD, "tags": {1: "x"}}), "tags.1: not a tag name"),
     ("enabled_layers: false", dump({**GOOD, "enabled_layers": False}), "enabled_layers: false is not a list"),  # as YAML writes it
     # its items not written: read as none, it removed every optional layer's files

@@ -1885,12 +1885,23 @@ def test_a_rule_between_two_values_says_which_one_the_file_leaves_at_its_default
 def test_a_params_file_that_is_a_list_is_one_line_not_a_traceback(tmp_path):
     from templates.params import TOP_LEVEL_KEYS
 
-    assert error_lines(tmp_path, [GOOD]) == [f"expected a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"]
+    (line,) = error_lines(tmp_path, [GOOD])
+    assert line.startswith("[{") and line.endswith(f" is not a mapping; allowed: a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"), line
+
+
+@pytest.mark.parametrize("text", ["", "# nothing yet\n", "null\n"])
+def test_an_empty_params_file_says_so_and_what_it_holds(tmp_path, text):
+    from templates.params import TOP_LEVEL_KEYS
+
+    assert error_lines(tmp_path, text) == [f"empty (or null); allowed: a mapping with keys {', '.join(TOP_LEVEL_KEYS)}"]
 
 
 def test_parameters_given_as_a_list_is_one_line_not_a_traceback(tmp_path):
     listed = [{key: value} for key, value in GOOD["parameters"].items()]
-    assert error_lines(tmp_path, {**GOOD, "parameters": listed}) == ["parameters: expected a mapping of input names to values"]
+    (line,) = error_lines(tmp_path, {**GOOD, "parameters": listed})
+    assert line.startswith("parameters: [{") and line.endswith(
+        " is not a mapping; allowed: input names with their values (DesiredCount: 2)"
+    )
 
 
 def test_enabled_layers_written_as_one_name_is_refused_as_not_a_list_not_letter_by_letter(tmp_path):
