@@ -337,6 +337,11 @@ def sandbox_gone(error, env) -> bool:
 UNREADABLE = (KeyError, IndexError, TypeError, AttributeError, ValueError)  # ValueError: (found,) = an empty list
 
 
+def unread_answer(error) -> str:
+    """An answer the tool could not read (UNREADABLE), short, for a warning whose run goes on."""
+    return f"an answer it could not read: {type(error).__name__} {printable(str(error), one_line=True)[:100]}"
+
+
 def unreadable(error) -> str:
     """What stopped the run, with the last line of the project's own code it passed (not a library's in .venv):
     an answer the tool could not read, or a bug of the tool's, which the line tells apart."""

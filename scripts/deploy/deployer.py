@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 import templates
 from scripts.deploy import guards, purge, text
-from scripts.deploy.aws import AWS_ERRORS, AwsCalls, cli, error_code, may_have_landed, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, AwsCalls, cli, error_code, may_have_landed, sandbox_gone, unread_answer
 from scripts.deploy.change_sets import CAPABILITIES, ChangeSets, unanswered
 from scripts.deploy.failure import Failure
 from scripts.deploy.history import ReleaseHistory, stack_mark
@@ -444,11 +444,9 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
             entry["replaced"] = replaced  # None: the stack's first release
             self.history.record(entry)
             self.release_recorded = True
-        except AWS_ERRORS as error:
-            self.say(
-                "warning: "
-                + text.release_not_recorded(image_tag, self.env, self.history.name, rolled_back_from, replaced, error_code(error))
-            )
+        except (*AWS_ERRORS, *UNREADABLE) as error:  # UNREADABLE: an answer without what the history reads (a field gone)
+            why = error_code(error) if isinstance(error, AWS_ERRORS) else unread_answer(error)
+            self.say("warning: " + text.release_not_recorded(image_tag, self.env, self.history.name, rolled_back_from, replaced, why))
 
     def say_earlier_stack_image(self, given) -> None:
         """For a service stack's create: the image the stack before it last ran, where it is another (text.earlier_stack_image).
@@ -472,6 +470,8 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
             return self.client("sts").get_caller_identity()["Arn"]
         except ClientError as error:
             return f"unknown (GetCallerIdentity: {error_code(error)})"
+        except KeyError:
+            return "unknown (GetCallerIdentity's answer named no Arn)"
 
     # --- one layer --------------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):

@@ -922,9 +922,20 @@ def purge(deployer, names) -> int:
             f"{keys} scheduled for deletion already: nothing to do for them ({'; '.join(f'{i.physical_id}: {i.note}' for i in scheduled)})"
         )
     todo = sorted((i for i in shown if i.action), key=lambda i: ORDER.index(i.kind))
+    # Left because they could not be read (a refusal, a throttle, no answer): the purge did not do its work there, as
+    # when one cannot be read again right before its deletion (purge_each), whatever it does with the rest.
+    unread = sum(1 for i in shown if i.unreadable and not i.action)
+    unread_line = (
+        f"error: {unread} retained resource{'s' if unread != 1 else ''} could not be read and {'were' if unread != 1 else 'was'} "
+        f"left (listed above): make purge ENV={env}{one} looks again"
+        if unread
+        else ""
+    )
     if not todo:
         where = f"for {stacks[0]}" if one else f"in {env}"  # one layer's purge names it: other layers may have something
         deployer.say(f"nothing to purge {where}" + (": what is listed above stays" if shown else ""))
+        if unread:
+            raise Failure(f"{unread_line}; nothing was touched")
         return 0
     deployer.confirm(f"purge {'this resource' if len(todo) == 1 else f'these {len(todo)} resources'}? [y/N] ", "nothing purged")
     deployer.say("purging:")
@@ -936,8 +947,9 @@ def purge(deployer, names) -> int:
             deployer.say(f"stopped: make purge ENV={env}{one} lists what is left of these and asks again")
         raise
     failed = sum(1 for item in todo if item.failed)
-    if failed:
-        raise Failure(f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched")
+    failures = [f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched"] if failed else []
+    if failures or unread:
+        raise Failure("\n".join(failures + ([unread_line] if unread else [])))
     return 0
 
 
