@@ -10,7 +10,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 import templates
-from scripts.deploy.aws import AWS_ERRORS, PARAMETER_NOT_FOUND, UNREADABLE, error_code, may_have_landed, sandbox_gone
+from scripts.deploy.aws import AWS_ERRORS, PARAMETER_NOT_FOUND, UNREADABLE, error_code, may_have_landed, sandbox_gone, unread_answer
 from scripts.deploy.failure import Failure
 from templates.errors import printable, stops_held, untrusted_json
 
@@ -279,10 +279,10 @@ class EnvironmentLock:
             if sandbox_gone(error, self.env):
                 self.value = None  # gone with the sandbox's server: the run's error says so
                 return
+            # the error's own words, not explain()'s next step: the command is done, and the lock it left refuses it
+            failed = printable(str(error), one_line=True) if isinstance(error, AWS_ERRORS) else unread_answer(error)
             self.warn_held(
-                # the error's own words, not explain()'s next step: the command is done, and the lock it left refuses it
-                f"warning: {self.name} may still be held (freeing it failed: {printable(str(error), one_line=True)}); "
-                f"free it with: make unlock ENV={self.env}"
+                f"warning: {self.name} may still be held (freeing it failed: {failed}); free it with: make unlock ENV={self.env}"
             )
 
     def held_value(self) -> str | None:
