@@ -7570,7 +7570,7 @@ def test_a_rollback_with_nothing_earlier_still_puts_back_a_policy_a_stopped_run_
 
 
 V0, V2 = release("v0") | {"replaced": None}, release("v2") | {"replaced": "v1"}
-LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time']}): a release or rollback since was not recorded (its wait stopped: it has finished, and v1 runs)"
+LAST_IS_V2 = f"but the last release in the history ({HISTORY}) is v2 ({V2['time']}): a release or rollback since was not recorded (its write refused or unanswered, or its wait stopped before it), and v1 runs"
 
 
 @pytest.mark.parametrize(

@@ -356,8 +356,8 @@ def unknown_before(releases, running, said, history) -> str | None:
     if last and last["image_tag"] != running and named:
         return (
             f"but the last release in the history ({history}) is {last['image_tag']} "
-            f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its wait "
-            f"stopped: it has finished, and {said} runs)"
+            f"({printable(str(last.get('time', '?')), one_line=True)}): a release or rollback since was not recorded (its write "
+            f"refused or unanswered, or its wait stopped before it), and {said} runs"
         )
     if last and not named:
         return f"which no release in the history ({history}) names: it was released outside make deploy, or its release was not recorded"
