@@ -791,6 +791,30 @@ def test_a_retained_resource_purge_cannot_read_is_left_and_the_purge_fails_after
     assert code == 0, out + err
 
 
+def test_a_purge_of_one_layer_whose_only_retained_resource_it_cannot_read_fails_with_nothing_to_do(sandbox, run, monkeypatch):
+    # The branch with nothing left to purge: the log group unread, its key left with it (no deletion to ask about),
+    # the run must still fail and name the one-layer command that looks again.
+    from scripts.deploy import purge
+
+    kept = deploy_and_destroy(sandbox, run)
+    look = purge.INSPECT["AWS::Logs::LogGroup"]
+
+    def throttled(clients, item):
+        if item.physical_id == SERVICE_LOGS:
+            answer = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {"RetryAttempts": 4}}
+            raise ClientError(answer, "DescribeLogGroups")
+        return look(clients, item)
+
+    monkeypatch.setitem(purge.INSPECT, "AWS::Logs::LogGroup", throttled)
+    code, out, err = run("purge", "--stack", "service", "--yes")
+    monkeypatch.undo()
+    assert code == 1 and err.endswith(
+        f"error: 1 retained resource could not be read and was left (listed above): make purge ENV={ENV} STACK=service "
+        "looks again; nothing was touched\n"
+    ), out + err
+    assert SERVICE_LOGS in log_group_names(sandbox) and key_state(sandbox, kept["service"]["LogKey"])["KeyState"] == "Enabled"
+
+
 def test_a_key_whose_users_purge_cannot_list_again_before_its_deletion_is_a_failure(sandbox, run, monkeypatch):
     # The account's log groups unlisted right before a key's deletion (no answer): "changed since it was listed", exit 0.
     from botocore.exceptions import ReadTimeoutError
@@ -2432,24 +2456,41 @@ def test_a_release_is_recorded_when_its_write_landed_unanswered_or_the_caller_ca
         assert last["by"] == "unknown (GetCallerIdentity's answer named no Arn)", last
 
 
-def test_a_history_write_answered_without_what_the_history_reads_is_a_warning_and_the_run_goes_on(sandbox, run, monkeypatch):
+@pytest.mark.parametrize("landed", [True, False], ids=["the write landed", "nothing written"])
+def test_a_history_write_answered_without_its_version_is_recorded_where_it_landed_and_else_a_warning(sandbox, run, monkeypatch, landed):
     # helper G2's fault sweep: PutParameter's answer without its Version (the write landed) ended a deploy of every layer
-    # in "error: KeyError: 'Version' ... a bug of the tool's" after the service's update, its later layers not reached.
+    # in "error: KeyError: 'Version' ... a bug of the tool's" after the service's update, its later layers not reached;
+    # then (helper H1) said "not recorded" of a release the history held. What the history holds now says which.
+    from botocore.awsrequest import AWSResponse
+
     deployed(sandbox, run)
-    new = f"{SANDBOX.values['ImageTag']}-unread"
+    history = f"/{templates.PROJECT}/{ENV}/service/releases"
+    new = f"{SANDBOX.values['ImageTag']}-unread-{landed}"
     executed = []
     on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", lambda **_: executed.append(True))
 
-    def without_version(parsed, **_):  # the lock's write comes before any change set runs: the history's after
+    def without_version(parsed, **_):  # after-call: the write done, its answer without the field; the lock's came before
         if executed:
             parsed.pop("Version", None)
 
-    on_each_client(monkeypatch, "after-call.ssm.PutParameter", without_version)
+    def answered_empty(**_):  # before-call: what a handler returns is the answer, the request never sent
+        if executed:
+            return AWSResponse("", 200, {}, None), {}
+
+    if landed:
+        on_each_client(monkeypatch, "after-call.ssm.PutParameter", without_version)
+    else:
+        on_each_client(monkeypatch, "before-call.ssm.PutParameter", answered_empty)
     code, out, err = run("deploy", "--image-tag", new, "--yes")
     monkeypatch.undo()
     assert code == 0 and "not reached" not in out and "bug of the tool" not in out + err, out + err
-    assert f"warning: the release of {new} is live but not recorded in the release history" in out + err, out + err
-    assert "(an answer it could not read: KeyError 'Version')" in out + err, out + err
+    last = json.loads(sandbox.client("ssm").get_parameter(Name=history)["Parameter"]["Value"])[-1]
+    if landed:
+        assert last["image_tag"] == new and "not recorded" not in out + err, out + err
+    else:
+        assert last["image_tag"] != new, last
+        assert f"warning: the release of {new} is live but not recorded in the release history" in out + err, out + err
+        assert "(an answer it could not read: KeyError 'Version')" in out + err, out + err
 
 
 def test_a_rollback_from_an_image_a_rollback_went_to_by_tag_goes_back_past_the_image_it_left(sandbox, run):

@@ -86,13 +86,13 @@ class ReleaseHistory:
         for _ in range(RELEASE_WRITE_TRIES):
             kept, busy = trimmed([*entries, entry]), None
             try:
-                written = self.ssm.put_parameter(
+                answer = self.ssm.put_parameter(
                     Name=self.name,
                     Value=stored(kept),
                     Type="String",
                     Overwrite=True,
                     Description="StartupWebApp service releases (scripts/deploy): time, image tag, git revision, who",
-                )["Version"]
+                )
             except ClientError as error:
                 # Another run's write of the history is under way (PutParameter's TooManyUpdates): read
                 # what it wrote, then write again with it.
@@ -109,6 +109,11 @@ class ReleaseHistory:
                 found = [e for e in self.releases() if e != entry]
                 entries, theirs = merged(entries, found), theirs + [e for e in found if e not in entries]
                 continue
+            written = answer.get("Version")
+            if written is None:  # answered without its version: written all the same where the history holds it now
+                if self.holds([entry, *(e for e in theirs if e in kept)]):
+                    return
+                raise KeyError("Version")  # record_release's warning: an answer it could not read
             if written == self.version + 1:
                 return
             # The versions between: another run's writes, or this write's own (botocore retried it, an answer lost).
