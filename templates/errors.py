@@ -234,20 +234,17 @@ def unaligned_key(mark) -> str:
 
 
 def unaligned_item(mark) -> str:
-    """Why a block list ended where a "- " starts: the item is indented less than the list's items above it."""
-    lines = buffer_lines(mark)
-    for number in range(min(mark.line, len(lines)) - 1, -1, -1):
-        item = lines[number].lstrip(" ")
-        if item.startswith("- ") or item == "-":
-            column = len(lines[number]) - len(item)
-            if column <= mark.column:
-                return ""
-            spaces = f"space{'' if mark.column == 1 else 's'}"
-            return (
-                f"; allowed: the items of one list indented alike: this line's - is indented {mark.column} {spaces}, "
-                f"line {number + 1}'s {column}: give it the indentation of the items it belongs with"
-            )
-    return ""
+    """Why a block list ended where a "- " starts: the item is indented less than the list's last item above it (as
+    PyYAML's scanner finds them: not a dash in a block scalar's text)."""
+    items = [(line, column) for line, column, entry in block_keys(mark) if entry]
+    if not items or items[-1][1] <= mark.column:
+        return ""
+    number, column = items[-1]
+    spaces = f"space{'' if mark.column == 1 else 's'}"
+    return (
+        f"; allowed: the items of one list indented alike: this line's - is indented {mark.column} {spaces}, "
+        f"line {number + 1}'s {column}: give it the indentation of the items it belongs with"
+    )
 
 
 def block_keys(mark) -> list[tuple[int, int, bool]]:

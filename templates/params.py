@@ -124,7 +124,7 @@ class ParamsLoader(yaml.SafeLoader):
             )
         seen = set()
         for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag.rsplit(":", 1)[-1] in ("map", "set", "seq", "omap", "pairs"):
                 raise yaml.constructor.ConstructorError(
                     None, None, "a key must be a plain name, not a list or mapping", key_node.start_mark
                 )
@@ -969,17 +969,21 @@ def cross_checks(v: dict, given: set) -> list[str]:
             f"{v['MaxCapacity']}; allowed: {v['MinCapacity']} to {v['MaxCapacity']}, or MinCapacity and MaxCapacity that hold it"
         )
     gunicorn = v["GunicornTimeoutSeconds"]
+
+    def or_lower(key: str) -> str:  # a GunicornTimeoutSeconds below key's value, where the input takes one
+        return ", or a GunicornTimeoutSeconds below it" if v[key] > INPUTS["GunicornTimeoutSeconds"].min_value else ""
+
     if v["StopTimeoutSeconds"] <= gunicorn:
         problems.append(
             f"parameters.StopTimeoutSeconds: {value('StopTimeoutSeconds')} does not leave gunicorn its graceful timeout "
-            f"(GunicornTimeoutSeconds {gunicorn}); allowed: {gunicorn + 1} to {INPUTS['StopTimeoutSeconds'].max_value}, or a "
-            "GunicornTimeoutSeconds below it"
+            f"(GunicornTimeoutSeconds {gunicorn}); allowed: {gunicorn + 1} to {INPUTS['StopTimeoutSeconds'].max_value}"
+            + or_lower("StopTimeoutSeconds")
         )
     if v["IdleTimeoutSeconds"] <= gunicorn:
         problems.append(
             f"parameters.IdleTimeoutSeconds: {value('IdleTimeoutSeconds')} would have the load balancer answer 504 to a request "
             f"gunicorn still works on (GunicornTimeoutSeconds {gunicorn}); "
-            f"allowed: {gunicorn + 1} to {INPUTS['IdleTimeoutSeconds'].max_value}, or a GunicornTimeoutSeconds below it"
+            f"allowed: {gunicorn + 1} to {INPUTS['IdleTimeoutSeconds'].max_value}" + or_lower("IdleTimeoutSeconds")
         )
     public, private = (set(as_list(v[key])) for key in ("PublicSubnetIds", "PrivateSubnetIds"))
     if public & private:
@@ -1043,7 +1047,9 @@ def rollback_watch_problems(v: dict, given: set) -> list[str]:
     alarm_minutes = -(-period * periods // 60)
     if not 0 < watch < alarm_minutes:
         return []
-    longer = f"{alarm_minutes} to {MOST_MONITORING_MINUTES}, " if alarm_minutes <= MOST_MONITORING_MINUTES else ""
+    # at most CloudFormation's 180, and what a traffic-shifting release's own waits leave of the CI job's (its check)
+    most = min(MOST_MONITORING_MINUTES, MOST_RELEASE_WAIT_MINUTES - release_wait_minutes(v))
+    longer = "" if alarm_minutes > most else f"{alarm_minutes}, " if alarm_minutes == most else f"{alarm_minutes} to {most}, "
     return [
         f"parameters.RollbackMonitoringMinutes: {said_value(v, given, 'RollbackMonitoringMinutes')} ends before a release alarm can fire: it needs "
         f"BadPeriodsToAlarm {periods} periods of AlarmPeriodSeconds {period} s in a row ({alarm_minutes} minutes), so a fault "

@@ -2383,3 +2383,78 @@ def test_a_quote_left_open_is_said_at_the_line_it_opens(tmp_path):
     assert result.returncode == 2 and len(problems) == 1, result.stderr
     assert re.search(rf"\bline {at + 1}\b", problems[0]), problems[0]
     assert not out.exists()
+
+
+# helper H1: unaligned_item reads lines, not PyYAML's tokens: a "- " inside a block scalar above the slip was named as
+# the list's item (block_keys exists for exactly this: "none inside a flow collection, a quoted ... scalar").
+def test_a_list_item_indented_less_is_compared_with_the_lists_item_not_a_dash_inside_a_block_scalar(tmp_path):
+    lines = [
+        f"region: {GOOD['region']}",
+        "smoke_checks:",
+        "    - path: /a",
+        "      status: 200",
+        "      why: |",
+        "          - a dash in text",
+        "  - {path: /b, status: 200}",
+    ]
+    result, out = run_generate(tmp_path, "\n".join(lines) + "\n" + yaml.safe_dump({"parameters": GOOD["parameters"]}))
+    (problem,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert "line 7:" in problem and "line 3's 4" in problem and "line 6" not in problem, problem
+    assert not out.exists()
+
+
+# helper H1: the !!map check is in construct_mapping, but a key is built (and hashed) before any mapping's pairs are:
+# "? !!map abc" still ends in the file-level catch-all, without its line and with a Python exception's name.
+@pytest.mark.parametrize("tag", ["!!map", "!!set"])
+def test_a_collection_tag_on_a_plain_key_is_said_at_its_line(tmp_path, tag):
+    text = yaml.safe_dump(GOOD, sort_keys=False)
+    line = len(text.splitlines()) + 1
+    result, out = run_generate(tmp_path, text + f"? {tag} abc\n: 1\n")
+    problems = [each for each in result.stderr.splitlines() if each.startswith("error: ")]
+    assert result.returncode == 2 and len(problems) == 1, result.stderr
+    assert f"line {line}:" in problems[0] and "Error)" not in problems[0], problems[0]
+    assert not out.exists()
+
+
+# helper H1: the longest watch a refused one was offered was CloudFormation's 180 minutes alone, though a
+# traffic-shifting release's waits take from the same MOST_RELEASE_WAIT_MINUTES: the value offered was then refused.
+@pytest.mark.parametrize("left", [55, -1], ids=["a shorter range", "none left"])
+def test_a_refused_rollback_watch_is_offered_only_watches_the_release_waits_leave(tmp_path, left):
+    period = INPUTS["AlarmPeriodSeconds"].allowed[-1]
+    periods = 18  # 300 s periods: 90 minutes before a release alarm fires
+    alarm_minutes = -(-int(period) * periods // 60)
+    bake = MOST_RELEASE_WAIT_MINUTES - alarm_minutes - left  # what the release's own waits leave the watch: alarm + left
+    document = with_parameters(
+        DeploymentStrategy="BLUE_GREEN",
+        TestListenerCidr="203.0.113.0/24",
+        AlarmPeriodSeconds=period,
+        BadPeriodsToAlarm=periods,
+        RollbackMonitoringMinutes=1,
+        BakeTimeMinutes=bake,
+        TestPauseMinutes=0,
+    )
+    (line,) = error_lines(tmp_path, document)
+    longest = alarm_minutes + left
+    offered = f"{alarm_minutes} to {longest}, 0 (watched" if left > 0 else "allowed: 0 (watched"
+    assert line.startswith("parameters.RollbackMonitoringMinutes: 1 ends before") and offered in line, line
+    if left > 0:  # the longest offered is taken, one more refused by the release waits' bound
+        for watch, taken in ((longest, True), (longest + 1, False)):
+            path = tmp_path / f"w{watch}" / "prod.yaml"
+            path.parent.mkdir()
+            path.write_text(yaml.safe_dump({**document, "parameters": {**document["parameters"], "RollbackMonitoringMinutes": watch}}))
+            if taken:
+                assert int(load(path).values["RollbackMonitoringMinutes"]) == watch
+            else:
+                with pytest.raises(ParamsError, match="a release waits up to"):
+                    load(path)
+
+
+def test_a_lower_gunicorn_timeout_is_offered_only_where_the_input_takes_one(tmp_path):
+    # helper H1: "or a GunicornTimeoutSeconds below it" for a StopTimeoutSeconds or IdleTimeoutSeconds at or below
+    # GunicornTimeoutSeconds' own minimum, where no value below it is allowed
+    lowest = INPUTS["GunicornTimeoutSeconds"].min_value
+    lines = error_lines(
+        tmp_path, with_parameters(GunicornTimeoutSeconds=lowest + 1, StopTimeoutSeconds=lowest, IdleTimeoutSeconds=lowest + 1)
+    )
+    assert [line.split(":")[0] for line in lines] == ["parameters.StopTimeoutSeconds", "parameters.IdleTimeoutSeconds"], lines
+    assert not lines[0].endswith("below it") and lines[1].endswith(", or a GunicornTimeoutSeconds below it"), lines
