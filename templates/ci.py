@@ -936,8 +936,8 @@ def network_statements() -> list[Statement]:
         # A rule's own resource carries no VPC; its group is checked by the statement above. CreateTags on a rule
         # has no ec2:CreateAction condition, unlike the group's below, so it also reaches rules that exist: whether
         # CloudFormation tags a rule within its Authorize call (the only request that key is set in) or by a
-        # CreateTags call after it is documented nowhere, and aws/aws-cdk#13204 saw the SecurityGroup handler tag
-        # after its Authorize calls. A rule's tags grant nothing here.
+        # CreateTags call after it is documented nowhere (aws/aws-cdk#13204: a maintainer supposed the SecurityGroup
+        # handler tags after its Authorize calls, unconfirmed). A rule's tags grant nothing here.
         Statement(
             Sid="SecurityGroupRules",
             Effect=Allow,

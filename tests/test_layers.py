@@ -1366,7 +1366,8 @@ def longest_name_prefix() -> str:
     return max([templates.PROJECT, *(c for c in candidates if re.fullmatch(inputs.NAME_PREFIX, c))], key=len)
 
 
-# Where AWS says each name's limit: its API reference's page of the call that creates the resource.
+# Where AWS says each name's limit: its API reference's page of the call that creates the resource (the botocore
+# models the project pins give the same lengths: kms CreateKey's Description 8192, wafv2 VisibilityConfig's MetricName 255).
 API = "https://docs.aws.amazon.com/{}/latest/APIReference/API_{}.html"
 ELB, ALARM, LOGS = "elasticloadbalancing", ("AmazonCloudWatch", "PutMetricAlarm"), ("AmazonCloudWatchLogs", "CreateLogGroup")
 # (layer, logical id, property, AWS's most characters, where AWS says so): names built from NamePrefix
@@ -1386,6 +1387,21 @@ NAMED = [
     ("release-alarms", "UnhealthyHostsAlarm", "AlarmName", 255, API.format(*ALARM)),
     ("alarms", "CpuSaturatedAlarm", "AlarmName", 255, API.format(*ALARM)),
     ("alarms", "TasksBelowDesiredAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("alarms", "MemorySaturatedAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("alarms", "Elb5xxAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("alarms", "NoHealthyHostAlarm", "AlarmName", 255, API.format(*ALARM)),
+    ("alarms", "SlowResponsesAlarm", "AlarmName", 255, API.format(*ALARM)),
+    (
+        "scaling",
+        "CpuScalingPolicy",
+        "PolicyName",
+        256,
+        "https://docs.aws.amazon.com/autoscaling/application/APIReference/API_PutScalingPolicy.html",
+    ),
+    ("waf", "WebAcl", "VisibilityConfig.MetricName", 255, API.format("waf", "VisibilityConfig")),
+    ("service", "LogKey", "Description", 8192, API.format("kms", "CreateKey")),
+    ("waf", "LogKey", "Description", 8192, API.format("kms", "CreateKey")),
+    ("release-alarms", "AlertTopicKey", "Description", 8192, API.format("kms", "CreateKey")),
     (
         "scaling",
         "MemoryScalingPolicy",
@@ -1399,10 +1415,26 @@ NAMED = [
 @pytest.mark.parametrize("layer_name, logical_id, prop, most, url", NAMED, ids=[f"{n[0]}-{n[1]}-{n[2]}" for n in NAMED])
 def test_names_built_from_the_longest_name_prefix_fit_awss_limits(layer, layer_name, logical_id, prop, most, url):
     prefix = longest_name_prefix()
-    value = layer[layer_name]["Resources"][logical_id]["Properties"][prop]
+    value = layer[layer_name]["Resources"][logical_id]["Properties"]
+    for step in prop.split("."):
+        value = value[step]
     text = value["Fn::Sub"] if isinstance(value, dict) else value
     name = text.replace("${NamePrefix}", prefix).replace("${ServiceName}", SERVICE_NAME.replace("${NamePrefix}", prefix))
     assert "${" not in name, f"{layer_name} {logical_id}.{prop}: {text!r} names what this test does not fill in"
     assert len(name) <= most, f"{layer_name} {logical_id}.{prop} {name!r}: {len(name)} characters; AWS takes at most {most} ({url})"
     if most == 32:  # ELBv2's names: not beginning or ending with a hyphen, nor beginning with internal-
         assert not name.startswith(("-", "internal-")) and not name.endswith("-"), name
+
+
+def test_every_name_built_from_name_prefix_is_in_the_name_limit_table(layer):
+    # a name added (or renamed) with no row above would go unchecked against AWS's limit
+    built = {
+        (layer_name, logical_id, prop)
+        for layer_name, template in layer.items()
+        for logical_id, resource in template["Resources"].items()
+        for prop, value in resource.get("Properties", {}).items()
+        if isinstance(value, dict) and any(name in str(value.get("Fn::Sub")) for name in ("${NamePrefix}", "${ServiceName}"))
+    }
+    # the scalable target's id names the service (service/<cluster>/<service>): AWS takes 1,600 characters of it
+    not_names = {("scaling", "ScalableTarget", "ResourceId")}
+    assert built and built - not_names <= {named[:3] for named in NAMED}, sorted(built - not_names - {named[:3] for named in NAMED})
