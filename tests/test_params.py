@@ -2335,6 +2335,14 @@ def test_each_outside_limit_is_taken_and_one_past_it_refused_by_make_templates_a
     assert not console_takes(parameter, as_typed(refused)), (name, refused)
 
 
+def one_error(tmp_path, text) -> str:
+    """generate's one error line for a params file of text, which it refuses writing nothing."""
+    result, out = run_generate(tmp_path, text)
+    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert result.returncode == 2 and len(problems) == 1 and not out.exists(), result.stderr
+    return problems[0]
+
+
 # helper G1 (params fuzzing): a list item indented less than the one before it (a smoke check added by hand) stopped
 # generation with PyYAML's own words alone, "expected <block end>, but found '<block sequence start>'", saying neither
 # what is wrong nor what is allowed, where the same slip among a mapping's keys gets its indentation hint.
@@ -2348,26 +2356,19 @@ def test_each_outside_limit_is_taken_and_one_past_it_refused_by_make_templates_a
 )
 def test_a_list_item_indented_less_than_the_one_before_says_what_is_allowed(tmp_path, lines):
     text = f"region: {GOOD['region']}\n" + "\n".join(lines) + "\n" + yaml.safe_dump({"parameters": GOOD["parameters"]})
-    result, out = run_generate(tmp_path, text)
-    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert result.returncode == 2 and len(problems) == 1, result.stderr
-    assert "line 4:" in problems[0] and "allowed" in problems[0], problems[0]
-    assert not out.exists()
+    problem = one_error(tmp_path, text)
+    assert "line 4:" in problem and "allowed" in problem, problem
 
 
 # helper G1 (params fuzzing): !!map or !!set on a plain value was said without its line (and with a Python exception's
-# name): ParamsLoader.construct_mapping reads node.value as a mapping's pairs before anything checks that the node is
-# a mapping, so the error comes from the unpacking, past construct_object's per-node check, where a !!seq or !!omap
-# on a plain value, and a !!map on an empty one, are said at their line.
-@pytest.mark.parametrize("value", ["!!map abc", "!!set abc"])
-def test_a_collection_tag_on_a_plain_value_is_said_at_its_line(tmp_path, value):
+# name): ParamsLoader.construct_mapping read node.value as a mapping's pairs before anything checked that the node is
+# a mapping, past construct_object's per-node check, where a !!seq or !!omap on a plain value is said at its line; and
+# (helper H1) on a key, which is built and hashed before any mapping's pairs are.
+@pytest.mark.parametrize("added", ["x: !!map abc", "x: !!set abc", "? !!map abc\n: 1", "? !!set abc\n: 1"])
+def test_a_collection_tag_on_a_plain_value_or_key_is_said_at_its_line(tmp_path, added):
     text = yaml.safe_dump(GOOD, sort_keys=False)
-    line = len(text.splitlines()) + 1
-    result, out = run_generate(tmp_path, text + f"x: {value}\n")
-    problems = [each for each in result.stderr.splitlines() if each.startswith("error: ")]
-    assert result.returncode == 2 and len(problems) == 1, result.stderr
-    assert f"line {line}:" in problems[0] and "Error)" not in problems[0], problems[0]
-    assert not out.exists()
+    problem = one_error(tmp_path, text + added + "\n")
+    assert f"line {len(text.splitlines()) + 1}:" in problem and "Error)" not in problem, problem
 
 
 # helper G1 (params fuzzing): a double quote left open (DatabaseName: "startupwebapp_prod) was said at the file's last
@@ -2378,11 +2379,8 @@ def test_a_quote_left_open_is_said_at_the_line_it_opens(tmp_path):
     at = next(number for number, line in enumerate(lines) if line.strip().startswith("DatabaseName:"))
     lines[at] = lines[at].split(":")[0] + ': "startupwebapp_prod'
     assert at + 5 < len(lines)  # lines follow it: the end of the file is another line
-    result, out = run_generate(tmp_path, "\n".join(lines) + "\n")
-    problems = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
-    assert result.returncode == 2 and len(problems) == 1, result.stderr
-    assert re.search(rf"\bline {at + 1}\b", problems[0]), problems[0]
-    assert not out.exists()
+    problem = one_error(tmp_path, "\n".join(lines) + "\n")
+    assert re.search(rf"\bline {at + 1}\b", problem), problem
 
 
 # helper H1: unaligned_item reads lines, not PyYAML's tokens: a "- " inside a block scalar above the slip was named as
@@ -2397,23 +2395,8 @@ def test_a_list_item_indented_less_is_compared_with_the_lists_item_not_a_dash_in
         "          - a dash in text",
         "  - {path: /b, status: 200}",
     ]
-    result, out = run_generate(tmp_path, "\n".join(lines) + "\n" + yaml.safe_dump({"parameters": GOOD["parameters"]}))
-    (problem,) = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    problem = one_error(tmp_path, "\n".join(lines) + "\n" + yaml.safe_dump({"parameters": GOOD["parameters"]}))
     assert "line 7:" in problem and "line 3's 4" in problem and "line 6" not in problem, problem
-    assert not out.exists()
-
-
-# helper H1: the !!map check is in construct_mapping, but a key is built (and hashed) before any mapping's pairs are:
-# "? !!map abc" still ends in the file-level catch-all, without its line and with a Python exception's name.
-@pytest.mark.parametrize("tag", ["!!map", "!!set"])
-def test_a_collection_tag_on_a_plain_key_is_said_at_its_line(tmp_path, tag):
-    text = yaml.safe_dump(GOOD, sort_keys=False)
-    line = len(text.splitlines()) + 1
-    result, out = run_generate(tmp_path, text + f"? {tag} abc\n: 1\n")
-    problems = [each for each in result.stderr.splitlines() if each.startswith("error: ")]
-    assert result.returncode == 2 and len(problems) == 1, result.stderr
-    assert f"line {line}:" in problems[0] and "Error)" not in problems[0], problems[0]
-    assert not out.exists()
 
 
 # helper H1: the longest watch a refused one was offered was CloudFormation's 180 minutes alone, though a

@@ -760,12 +760,10 @@ def test_a_resource_purge_cannot_read_again_before_its_deletion_is_a_failure_and
     assert code == 0 and SERVICE_LOGS not in log_group_names(sandbox), out + err
 
 
-def test_a_retained_resource_purge_cannot_read_is_left_and_the_purge_fails_after_doing_the_rest(sandbox, run, monkeypatch):
-    # helper G2's fault sweep: a throttle on the listing's look at a resource left it ("left: cannot read it") and the
-    # purge ended exit 0 with no error, where the same look unanswered, or refused right before the deletion, failed.
+def throttle_looks_at_the_service_log_group(monkeypatch) -> None:
+    """purge's every look at the service's retained log group answered by a throttle its retries did not get past."""
     from scripts.deploy import purge
 
-    kept = deploy_and_destroy(sandbox, run)
     look = purge.INSPECT["AWS::Logs::LogGroup"]
 
     def throttled(clients, item):
@@ -775,6 +773,13 @@ def test_a_retained_resource_purge_cannot_read_is_left_and_the_purge_fails_after
         return look(clients, item)
 
     monkeypatch.setitem(purge.INSPECT, "AWS::Logs::LogGroup", throttled)
+
+
+def test_a_retained_resource_purge_cannot_read_is_left_and_the_purge_fails_after_doing_the_rest(sandbox, run, monkeypatch):
+    # helper G2's fault sweep: a throttle on the listing's look at a resource left it ("left: cannot read it") and the
+    # purge ended exit 0 with no error, where the same look unanswered, or refused right before the deletion, failed.
+    kept = deploy_and_destroy(sandbox, run)
+    throttle_looks_at_the_service_log_group(monkeypatch)
     code, out, err = run("purge", "--yes")
     monkeypatch.undo()
     assert code == 1 and err.endswith(
@@ -794,18 +799,8 @@ def test_a_retained_resource_purge_cannot_read_is_left_and_the_purge_fails_after
 def test_a_purge_of_one_layer_whose_only_retained_resource_it_cannot_read_fails_with_nothing_to_do(sandbox, run, monkeypatch):
     # The branch with nothing left to purge: the log group unread, its key left with it (no deletion to ask about),
     # the run must still fail and name the one-layer command that looks again.
-    from scripts.deploy import purge
-
     kept = deploy_and_destroy(sandbox, run)
-    look = purge.INSPECT["AWS::Logs::LogGroup"]
-
-    def throttled(clients, item):
-        if item.physical_id == SERVICE_LOGS:
-            answer = {"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}, "ResponseMetadata": {"RetryAttempts": 4}}
-            raise ClientError(answer, "DescribeLogGroups")
-        return look(clients, item)
-
-    monkeypatch.setitem(purge.INSPECT, "AWS::Logs::LogGroup", throttled)
+    throttle_looks_at_the_service_log_group(monkeypatch)
     code, out, err = run("purge", "--stack", "service", "--yes")
     monkeypatch.undo()
     assert code == 1 and err.endswith(
