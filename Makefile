@@ -49,7 +49,9 @@ override RECREATE_TARGETS := deploy changeset
 override YES_TARGETS := deploy execute destroy purge recover rollback zone unlock task continue
 override MAX_WAIT_TARGETS := deploy changeset execute destroy recover rollback task
 override TARGETED_VALUES := TAG REPAIR CHANGESET ALLOW_REPLACE ALLOW_TRAFFIC_RESET RECREATE YES MAX_WAIT
-override ALLOWED_FOR = $(filter-out $(foreach v,$(TARGETED_VALUES),$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
+# unlock and zone work on the whole environment: no STACK= (scripts/deploy/__init__.py TAKES_NO_STACK)
+override NO_STACK_TARGETS := unlock zone
+override ALLOWED_FOR = $(filter-out $(if $(filter $(1),$(NO_STACK_TARGETS)),STACK) $(foreach v,$(TARGETED_VALUES),$(if $(filter $(1),$($(v)_TARGETS)),,$(v))),$(DEPLOYER_VALUES)) $(OWN_VALUES_$(1))
 override OWN_VALUES_zone := TIMEOUT
 override OWN_VALUES_verify := TIMEOUT CONNECT_TO CA_BUNDLE TEST_LISTENER
 override OWN_VALUES_continue := ACTION
@@ -57,7 +59,12 @@ override OWN_VALUES_task := CMD
 override OWN_VALUES_logs := SINCE FOLLOW
 override COMMA := ,
 # The refusal of names (1) that target (2) does not take, with (3) beside: one text for the three places that refuse.
-override not_taken = $(call shown,$(1)): not a value make $(2) takes$(if $(filter $(EVERY_LAYER_TARGETS),$(2)),$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer)); allowed: $(strip $(call ALLOWED_FOR,$(2))) ($(3))
+# A value other targets take names them (MAX_WAIT= to make purge); one name alone, its like among those allowed
+# (yes=1, STAK=alarms), found as make help's misspelt targets are (difflib, of the interpreter .venv is made with).
+override not_taken = $(call shown,$(1)): not a value make $(2) takes$(if $(filter $(EVERY_LAYER_TARGETS),$(2)),$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer))$(call taken_by_others,$(1))$(call close_name,$(1),$(2)); allowed: $(strip $(call ALLOWED_FOR,$(2))) ($(3))
+override taken_by_others = $(foreach v,$(filter $(TARGETED_VALUES),$(1)),; $(v)= is for make $(subst $(SPACE),$(COMMA)$(SPACE),$(strip $($(v)_TARGETS))))
+override close_name = $(if $(or $(word 2,$(1)),$(filter $(TARGETED_VALUES),$(1))),,$(foreach c,$(shell $(PYTHON) -c 'import difflib, sys; n = sys.argv[1].upper(); print(*([a for a in sys.argv[2:] if a == n] or difflib.get_close_matches(n, sys.argv[2:], n=1)))' $(call quote,$(1)) $(call ALLOWED_FOR,$(2)) 2>/dev/null), (did you mean $(c)?)))
+override SPACE := $(subst ,, )
 override SET_IN_THE_SHELL := AWS settings such as AWS_PROFILE go in the shell's environment
 override NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
 ifneq ($(NOT_FOR_THE_DEPLOYER),)

@@ -799,6 +799,21 @@ def test_the_values_the_makefile_takes_for_the_service_alone_are_the_service_lay
     assert images == ["service"] and set(templates.ROLLBACK_TRIGGERS) == {"service"}
 
 
+def test_a_value_another_target_takes_is_refused_naming_those_that_take_it_and_unlock_and_zone_list_no_stack():
+    # helper I1: make purge MAX_WAIT=5 was refused as if MAX_WAIT were any unknown name, where make status MAX_WAIT=5 (the
+    # deployer's refusal) says which targets take it; make unlock STAK=x listed STACK as allowed, which unlock refuses
+    from scripts import deploy
+
+    made = make_n("purge", "MAX_WAIT=5", "YES=1")
+    takers = ", ".join(deploy.TAKES_MAX_WAIT)
+    assert made.returncode == 2 and "*** MAX_WAIT: not a value make purge takes, and without STACK it takes every layer; " in made.stderr
+    assert f"; MAX_WAIT= is for make {takers}; allowed: ENV STACK YES PYTHON (" in made.stderr, made.stderr
+    for target in deploy.TAKES_NO_STACK:
+        made = make_n(target, "STAK=x")
+        allowed = re.search(r"; allowed: ([A-Z_ ]+) \(", made.stderr)
+        assert made.returncode == 2 and allowed and "STACK" not in allowed[1].split() and "did you mean" not in made.stderr, made
+
+
 def test_the_makefiles_targets_list_is_its_targets():
     # TARGETS is .PHONY and what deploy, destroy and purge take for a target, not a misspelt STACK
     text = (ROOT / "Makefile").read_text()
@@ -818,9 +833,10 @@ def test_a_name_or_word_deploy_destroy_and_purge_do_not_take_is_refused_since_a_
         for misspelt in ("STAK", "stack", "AWS_PROFILE"):
             made = make(target, f"{misspelt}=alarms", "YES=1")
             assert made.returncode == 2 and made.stdout == "", made
+            like = "" if misspelt == "AWS_PROFILE" else " (did you mean STACK?)"
             assert (
-                f"*** {misspelt}: not a value make {target} takes, and without STACK it takes every layer; allowed: {allowed} {advice}"
-                in (made.stderr)
+                f"*** {misspelt}: not a value make {target} takes, and without STACK it takes every layer{like}; "
+                f"allowed: {allowed} {advice}" in made.stderr
             ), made.stderr
         given = make(target, "STACK=alb", "CMD=x")  # STACK given: no word of every layer
         assert f"*** CMD: not a value make {target} takes; allowed: {allowed} {advice}" in given.stderr, given.stderr
@@ -875,7 +891,7 @@ COMMON = "ENV STACK PYTHON"  # what every deployer target takes
             "ENV STACK TAG YES MAX_WAIT PYTHON CMD",
         ),
         ("logs", "since=2h", "SINCE=2h", "--since='2h'", f"{COMMON} SINCE FOLLOW"),
-        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", "ENV STACK YES PYTHON TIMEOUT"),
+        ("zone", "TIME_OUT=60", "TIMEOUT=60", "--timeout='60'", "ENV YES PYTHON TIMEOUT"),  # its domain's, no layer's: no STACK
         # TAG=, CHANGESET=, REPAIR=, ALLOW_REPLACE=, ALLOW_TRAFFIC_RESET=, RECREATE=, YES= and MAX_WAIT=, which status refuses, were listed
         ("status", "STAK=alarms", "STACK=alarms", "--stack='alarms'", COMMON),
         ("releases", "STAK=service", "STACK=service", "--stack='service'", COMMON),
@@ -897,7 +913,9 @@ def test_a_name_the_other_deployer_targets_do_not_take_is_refused_naming_what_th
     name = misspelt.split("=")[0]
     assert refused.returncode == 2 and refused.stdout == "", refused
     advice = "(AWS settings such as AWS_PROFILE go in the shell's environment).  Stop."
-    assert f"*** {name}: not a value make {target} takes; allowed: {allowed} {advice}" in refused.stderr, refused.stderr
+    # the name meant suggested, where it is like the one given (IMAGE_TAG is too far from TAG)
+    like = "" if name == "IMAGE_TAG" else f" (did you mean {meant.split('=')[0]}?)"
+    assert f"*** {name}: not a value make {target} takes{like}; allowed: {allowed} {advice}" in refused.stderr, refused.stderr
     spelt = make(target, *given, meant, "YES=1")
     assert spelt.returncode == 0 and passed in spelt.stdout, spelt
     # NAME= value with a space: make takes the value for a target, run after this one (ACTION= ROLLBACK sent CONTINUE)
@@ -926,6 +944,8 @@ def test_the_targets_the_makefile_names_for_tag_and_repair_are_those_the_deploye
         "YES": list(deploy.TAKES_YES),
         "MAX_WAIT": list(deploy.TAKES_MAX_WAIT),
     }
+    no_stack = re.search(r"^override NO_STACK_TARGETS := (.*)$", makefile, re.MULTILINE).group(1).split()
+    assert no_stack == list(deploy.TAKES_NO_STACK)
 
 
 def test_values_exported_in_the_shell_change_no_target_only_the_command_line_does():
