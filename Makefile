@@ -60,10 +60,14 @@ override OWN_VALUES_logs := SINCE FOLLOW
 override COMMA := ,
 # The refusal of names (1) that target (2) does not take, with (3) beside: one text for the three places that refuse.
 # A value other targets take names them (MAX_WAIT= to make purge); one name alone, its like among those allowed
-# (yes=1, STAK=alarms), found as make help's misspelt targets are (difflib, of the interpreter .venv is made with).
+# (yes=1, STAK=alarms: closest, below).
 override not_taken = $(call shown,$(1)): not a value make $(2) takes$(if $(filter $(EVERY_LAYER_TARGETS),$(2)),$(if $(filter command line,$(origin STACK)),,$(COMMA) and without STACK it takes every layer))$(call taken_by_others,$(1))$(call close_name,$(1),$(2)); allowed: $(strip $(call ALLOWED_FOR,$(2))) ($(3))
 override taken_by_others = $(foreach v,$(filter $(TARGETED_VALUES),$(1)),; $(v)= is for make $(subst $(SPACE),$(COMMA)$(SPACE),$(strip $($(v)_TARGETS))))
-override close_name = $(if $(or $(word 2,$(1)),$(filter $(TARGETED_VALUES),$(1))),,$(foreach c,$(shell $(PYTHON) -c 'import difflib, sys; n = sys.argv[1].upper(); print(*([a for a in sys.argv[2:] if a == n] or difflib.get_close_matches(n, sys.argv[2:], n=1)))' $(call quote,$(1)) $(call ALLOWED_FOR,$(2)) 2>/dev/null), (did you mean $(c)?)))
+override close_name = $(if $(or $(word 2,$(1)),$(filter $(TARGETED_VALUES),$(1))),,$(foreach c,$(call closest,$(1),$(call ALLOWED_FOR,$(2))), (did you mean $(c)?)))
+# The one of words (2) closest to word (1), case aside (make stauts, yes=1), as the tools name a mistyped layer or
+# environment: Python's difflib, of the interpreter the virtual environment is made with (none found: nothing), not
+# templates/params.py's did_you_mean, which needs PyYAML from a .venv that may not be made yet.
+override closest = $(shell $(PYTHON) -c 'import difflib, sys; by = {w.lower(): w for w in sys.argv[2:]}; print(*(by[w] for w in difflib.get_close_matches(sys.argv[1].lower(), list(by), n=1)))' $(call quote,$(1)) $(2) 2>/dev/null)
 override SPACE := $(subst ,, )
 override SET_IN_THE_SHELL := AWS settings such as AWS_PROFILE go in the shell's environment
 override NOT_FOR_THE_DEPLOYER := $(if $(RUNS_THE_DEPLOYER),$(filter-out PYTHON,$(WITH_DOLLAR)))
@@ -130,11 +134,8 @@ NO_SUCH_TARGET := $(filter-out $(TARGETS),$(MAKECMDGOALS))
 ifneq ($(NO_SUCH_TARGET),)
 FIRST_WORD := $(firstword $(subst -, ,$(firstword $(NO_SUCH_TARGET))))
 LIKE := $(if $(filter $(FIRST_WORD),$(TARGETS)),$(filter $(FIRST_WORD)%,$(TARGETS)))
-# Else the close ones (make stauts), as the tools name a mistyped layer or environment: Python's difflib, the
-# interpreter the virtual environment is made with (none found: no suggestion), not templates/params.py's
-# did_you_mean, which needs PyYAML from a .venv that may not be made yet
-CLOSE := $(if $(LIKE),,$(shell $(PYTHON) -c 'import difflib, sys; print(*difflib.get_close_matches(sys.argv[1], sys.argv[2:], n=1))' \
-	$(call quote,$(firstword $(NO_SUCH_TARGET))) $(TARGETS) 2>/dev/null))
+# Else the closest one (make stauts).
+CLOSE := $(if $(LIKE),,$(call closest,$(firstword $(NO_SUCH_TARGET)),$(TARGETS)))
 $(error $(call shown,$(firstword $(NO_SUCH_TARGET))): not a make target$(if $(LIKE),$(COMMA) like $(LIKE))$(if $(CLOSE), (did you mean $(CLOSE)?)); make help lists them)
 endif
 ON_COMMAND_LINE := $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $(v))),$(v)))
