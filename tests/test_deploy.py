@@ -1141,6 +1141,9 @@ def test_a_cluster_that_is_not_active_is_refused_before_the_service_is_created(a
     assert check() == f"  note: cluster {cluster} could not be read (AccessDeniedException); going on\n"
     answered({})  # no list at all says nothing of the cluster: not "not found", which blamed the params file (helper G2)
     assert check() == f"  note: cluster {cluster} could not be read (its answer named no clusters); going on\n"
+    answered({"failures": [{"arn": cluster, "reason": "MISSING"}]})  # an answer without the empty list: not found all the same
+    with pytest.raises(deploy.Failure, match=f"cluster {cluster} is not found"):
+        check()
     # the cluster the service's stack runs in already: no call (the stubs fail an unqueued one)
     assert check(deployed=described("service")["Stacks"][0]) == ""
 

@@ -531,11 +531,17 @@ def refuse_a_cluster_the_service_cannot_use(deployer, layer, change_set=None, le
     if not given:
         return
     try:
-        found = deployer.client("ecs").describe_clusters(clusters=given)["clusters"]  # those not found are under "failures"
-    except (*AWS_ERRORS, KeyError) as error:  # KeyError: an answer without its list, which says nothing of the cluster
-        why = error_code(error) if isinstance(error, AWS_ERRORS) else "its answer named no clusters"
-        deployer.say(f"  note: cluster {', '.join(given)} could not be read ({why}); going on")
+        answer = deployer.client("ecs").describe_clusters(clusters=given)
+    except AWS_ERRORS as error:
+        deployer.say(f"  note: cluster {', '.join(given)} could not be read ({error_code(error)}); going on")
         return
+    # Both lists are optional in ECS's answer ("Any failures associated with the call": a cluster not found is one, reason
+    # MISSING): one without either says nothing of the cluster, not that it is not found.
+    # https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_DescribeClusters.html
+    if "clusters" not in answer and "failures" not in answer:
+        deployer.say(f"  note: cluster {', '.join(given)} could not be read (its answer named no clusters); going on")
+        return
+    found = answer.get("clusters", [])
     # Not found, or deleted (INACTIVE): its other statuses are its capacity providers', which a Fargate service does not use
     status = {each.get("clusterName"): each.get("status") for each in found}
     unusable = [
