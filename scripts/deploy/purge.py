@@ -925,17 +925,19 @@ def purge(deployer, names) -> int:
     # Left because they could not be read (a refusal, a throttle, no answer): the purge did not do its work there, as
     # when one cannot be read again right before its deletion (purge_each), whatever it does with the rest.
     unread = sum(1 for i in shown if i.unreadable and not i.action)
-    unread_line = (
-        f"error: {unread} retained resource{'s' if unread != 1 else ''} could not be read and {'were' if unread != 1 else 'was'} "
-        f"left (listed above): make purge ENV={env}{one} looks again"
+    unread_lines = (
+        [
+            f"error: {unread} retained resource{'s' if unread != 1 else ''} could not be read and {'were' if unread != 1 else 'was'} "
+            f"left (listed above): make purge ENV={env}{one} looks again"
+        ]
         if unread
-        else ""
+        else []
     )
     if not todo:
         where = f"for {stacks[0]}" if one else f"in {env}"  # one layer's purge names it: other layers may have something
         deployer.say(f"nothing to purge {where}" + (": what is listed above stays" if shown else ""))
-        if unread:
-            raise Failure(f"{unread_line}; nothing was touched")
+        if unread_lines:
+            raise Failure(f"{unread_lines[0]}; nothing was touched")
         return 0
     deployer.confirm(f"purge {'this resource' if len(todo) == 1 else f'these {len(todo)} resources'}? [y/N] ", "nothing purged")
     deployer.say("purging:")
@@ -947,9 +949,11 @@ def purge(deployer, names) -> int:
             deployer.say(f"stopped: make purge ENV={env}{one} lists what is left of these and asks again")
         raise
     failed = sum(1 for item in todo if item.failed)
-    failures = [f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched"] if failed else []
-    if failures or unread:
-        raise Failure("\n".join(failures + ([unread_line] if unread else [])))
+    errors = (
+        [f"error: {failed} of {len(todo)} could not be purged (see above); nothing else was touched"] if failed else []
+    ) + unread_lines
+    if errors:
+        raise Failure("\n".join(errors))
     return 0
 
 
