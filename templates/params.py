@@ -991,7 +991,7 @@ def cross_checks(v: dict, given: set) -> list[str]:
             f"parameters.PrivateSubnetIds: {', '.join(sorted(public & private))} also in PublicSubnetIds; "
             "allowed: private subnets apart from the public ones (the tasks must not share the load balancer's internet-facing subnets)"
         )
-    problems.extend(traffic_shifting_problems(v))
+    problems.extend(traffic_shifting_problems(v, given))
     problems.extend(rollback_watch_problems(v, given))
     problems.extend(repository_name_problems(v))
     # The pattern takes any region-like word: a mistyped one (us-esat-1) names no secret, and the tasks
@@ -1058,7 +1058,7 @@ def rollback_watch_problems(v: dict, given: set) -> list[str]:
     ]
 
 
-def traffic_shifting_problems(v: dict) -> list[str]:
+def traffic_shifting_problems(v: dict, given: set) -> list[str]:
     problems = []
     if v["TestListenerCidr"]:  # whatever the strategy: the review shows it, and a switch to a shifting one deploys it
         try:
@@ -1075,8 +1075,9 @@ def traffic_shifting_problems(v: dict) -> list[str]:
         return problems
     if not v["TestListenerCidr"]:
         problems.append(
-            f"parameters.TestListenerCidr: empty, but DeploymentStrategy {v['DeploymentStrategy']} opens a test listener; "
-            "allowed: the IPv4 CIDR of the addresses that test a release before it takes traffic (an office or VPN range)"
+            f"parameters.TestListenerCidr: empty, but DeploymentStrategy {said_value(v, given, 'DeploymentStrategy')} opens a test "
+            "listener; allowed: the IPv4 CIDR of the addresses that test a release before it takes traffic (an office or VPN "
+            "range), or DeploymentStrategy: ROLLING, which opens none"
         )
     # CloudFormation watches the rollback alarms for RollbackMonitoringMinutes after the service update
     # too (the deployer waits for it: scripts/deploy/waiting.py wait_for_stack). Checked only here:

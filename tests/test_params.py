@@ -336,6 +336,13 @@ BAD = [
         "allowed: the IPv4 CIDR",
     ),
     (
+        "test listener without testers, the strategy left to its default",  # the way out without one named too
+        {**GOOD, "parameters": {k: v for k, v in GOOD["parameters"].items() if k != "DeploymentStrategy"} | {"TestListenerCidr": ""}},
+        f"parameters.TestListenerCidr: empty, but DeploymentStrategy {INPUTS['DeploymentStrategy'].default} (the default: the file "
+        "does not set it) opens a test listener",
+        "or DeploymentStrategy: ROLLING, which opens none",
+    ),
+    (
         "test listener open to all",
         with_parameters(TestListenerCidr="0.0.0.0/0"),
         "parameters.TestListenerCidr: '0.0.0.0/0'",

@@ -581,7 +581,8 @@ def test_the_longest_release_the_params_accept_ends_inside_the_deploy_job(deploy
     values = {name: spec.default for name, spec in inputs.INPUTS.items()} | {"TestListenerCidr": "203.0.113.0/24"}
 
     def accepted(pause):
-        return not traffic_shifting_problems(values | {"DeploymentStrategy": "BLUE_GREEN", "BakeTimeMinutes": 0, "TestPauseMinutes": pause})
+        given = values | {"DeploymentStrategy": "BLUE_GREEN", "BakeTimeMinutes": 0, "TestPauseMinutes": pause}
+        return not traffic_shifting_problems(given, set(given))
 
     low, high = 0, inputs.INPUTS["TestPauseMinutes"].max_value
     assert accepted(low) and not accepted(high)
