@@ -254,7 +254,7 @@ def how_changed(path: Path, source: str) -> str:
         return f"cannot be read ({error.strerror or error}); `make templates` writes it anew, or give it read permission"
     except RefusedFile:  # a FIFO, a directory: other content
         pass
-    return f"differs from what generation produces (from {source}: a change made in the file itself is undone by make templates)"
+    return f"differs from what generation produces (from {source}: make templates writes it anew from there, undoing any change made in the file itself)"
 
 
 def generated_from(path: Path, output_dir: Path, params_dir: Path) -> str:

@@ -354,7 +354,7 @@ def test_check_reports_stale_and_leftover_files(tmp_path):
     check = subprocess.run([*base, "--check"], capture_output=True, text=True)
     assert check.returncode == 1
     # where a change belongs, for one made in the file by hand (make templates would undo it)
-    undone = "a change made in the file itself is undone by make templates"
+    undone = "make templates writes it anew from there, undoing any change made in the file itself"
     assert f"stale: {out}/alb.json differs from what generation produces (from templates/: {undone})\n" in check.stderr
     prod_params = templates.relative(params_dir / "prod.yaml")
     assert f"stale: {out}/prod/alb.json differs from what generation produces (from {prod_params}: {undone})\n" in check.stderr
@@ -676,7 +676,7 @@ def test_a_fifo_or_a_directory_in_place_of_a_generated_file_is_said_to_differ_no
     ran = generate_main("--check", "--no-lint", "--output-dir", out)
     assert ran.returncode == 1, ran
     for path in (fifo, directory):
-        said = "differs from what generation produces (from templates/: a change made in the file itself is undone by make templates)"
+        said = "differs from what generation produces (from templates/: make templates writes it anew from there, undoing any change made in the file itself)"
         assert f"stale: {path} {said}\n" in ran.stderr, ran.stderr
     assert "cannot be read" not in ran.stderr, ran.stderr
 

@@ -1606,7 +1606,7 @@ def edit_desired_count(output_dir):
     text = path.read_text()
     assert f'"DesiredCount": "{desired}"' in text
     path.write_text(text.replace(f'"DesiredCount": "{desired}"', f'"DesiredCount": "{int(desired) + 1}"'))
-    return "prod/service.json differs from what generation produces (from params/prod.yaml: a change made in the file itself is undone by make templates)"
+    return "prod/service.json differs from what generation produces (from params/prod.yaml: make templates writes it anew from there, undoing any change made in the file itself)"
 
 
 def remove_a_configuration(output_dir):
