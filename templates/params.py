@@ -319,7 +319,13 @@ def environment_problem(env: str, params_dir: Path) -> str | None:
         return f"ENV={shown(env)} is not an environment name{hint}: names are {ENV_NAME_ALLOWED}; environments: {known} (params/<env>.yaml)"
     path = params_dir / f"{env}.yaml"
     if not os.path.lexists(path):  # one that is there but no file (a FIFO, a directory) is the loader's to refuse
-        return f"unknown environment {env!r}{hint}: no {printable(str(relative(path)), one_line=True)}; environments: {known}"
+        file = printable(str(relative(path)), one_line=True)
+        # Not a misspelling: perhaps an environment removed before its stacks were (README: Remove an environment),
+        # which nothing can destroy without the file: its name prefix and region are there
+        removed = (
+            "" if hint else f" (one whose file was removed while its stacks are deployed: put {file} back, then make destroy ENV={env})"
+        )
+        return f"unknown environment {env!r}{hint}: no {file}; environments: {known}{removed}"
     return None
 
 
