@@ -908,7 +908,8 @@ def test_the_change_set_table_is_coloured_on_a_terminal_unless_no_color_is_set(a
     assert ("\033[" in row) is painted and row.replace("\033[31m", "").replace("\033[0m", "").lstrip().startswith("!REPLACE"), row
 
 
-def test_a_log_group_whose_name_only_starts_the_name_needed_blocks_nothing(aws):
+def test_a_log_group_whose_name_only_starts_the_name_needed_blocks_nothing(aws, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the question names the account alone, no emulator
     name = service_log_group_renamed(aws)
     group = {"logGroupName": f"{name}-old", "arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}-old:*"}
     aws.logs.add_response("describe_log_groups", {"logGroups": [group]}, {"logGroupNamePrefix": name})
@@ -3859,7 +3860,8 @@ def test_recover_continues_the_rollback_or_waits_for_the_one_going_on(aws, statu
 
 
 @pytest.mark.parametrize("tty", [False, True])
-def test_recover_continues_a_rollback_only_once_confirmed(aws, tty):
+def test_recover_continues_a_rollback_only_once_confirmed(aws, monkeypatch, tty):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the question names the account alone, no emulator
     aws.deployed("alb", status="UPDATE_ROLLBACK_FAILED")
     # no continue_update_rollback queued (and no GetCallerIdentity: the question's account is the stack's): one sent fails the test
     assert aws.run("recover", "--stack", "alb", tty=tty, answer="n") == 1
@@ -8647,7 +8649,8 @@ def no_zone_yet(aws):
 
 
 @pytest.mark.parametrize("tty", [False, True])
-def test_zone_creates_no_zone_without_a_confirmation(aws, tmp_path, tty):
+def test_zone_creates_no_zone_without_a_confirmation(aws, monkeypatch, tmp_path, tty):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the question names the account alone, no emulator
     no_zone_yet(aws)
     if tty:  # the question names the account the zone would be made in (no stack read: the caller's) and the region
         aws.caller()
@@ -9524,7 +9527,19 @@ def test_a_question_on_the_sandbox_says_it_is_the_sandboxs_not_an_accounts(aws, 
     assert len(aws.questions) == 1 and aws.questions[0].startswith(where + f"free the lock of {SANDBOX_ENV} held by "), aws.questions
 
 
-def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws):
+def test_a_question_on_an_emulator_of_another_environment_says_it_is_the_emulators(aws, monkeypatch):
+    # A new environment rehearsed on an emulator (README, Credentials) was asked about "account 123456789012", as if
+    # the change went to a real account
+    monkeypatch.setenv("AWS_ENDPOINT_URL", NOWHERE)
+    aws.ssm.add_response("get_parameter", {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}})
+    aws.caller()
+    assert aws.run("unlock", tty=True, answer="n") == 1, aws.err
+    where = f"the emulator at {aws.clients['cloudformation'].meta.endpoint_url} (account {ACCOUNT}, {REGION}): "
+    assert len(aws.questions) == 1 and aws.questions[0].startswith(where + f"free the lock of {ENV} held by "), aws.questions
+
+
+def test_unlock_frees_a_dead_runs_lock_after_saying_whose_it_was(aws, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the question names the account alone, no emulator
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     for _ in range(2):  # whose; after the answer, still the same?
         aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
@@ -9548,7 +9563,8 @@ def test_unlock_whose_deletion_finds_the_lock_gone_says_it_is_freed(aws):
     assert f"{ENV}: lock freed (was deploy by ci@runner-7 (pid 4242) since 2025-11-25T11:58:00Z)" in aws.out, aws.out
 
 
-def test_with_yes_the_question_is_printed_with_its_answer_naming_the_account(aws):
+def test_with_yes_the_question_is_printed_with_its_answer_naming_the_account(aws, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the question names the account alone, no emulator
     # A CI log of make deploy YES=1 said nowhere which account and region the run changed.
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     for _ in range(2):
@@ -9570,7 +9586,8 @@ def test_the_account_an_endpoint_answers_is_printed_escaped_with_the_question(aw
     hostile = "111111111111 \u202e(dorp) \u2028fake"
     aws.sts.add_response("get_caller_identity", {"UserId": "x", "Account": hostile, "Arn": "arn:aws:iam::1:user/x"}, {})
     assert aws.run("unlock", "--yes") == 0, aws.err
-    assert f"account 111111111111 \\u202e(dorp) \\u2028fake, {REGION}: free the lock" in aws.out, aws.out
+    said = f"the emulator at {NOWHERE} (account 111111111111 \\u202e(dorp) \\u2028fake, {REGION}): free the lock"
+    assert said in aws.out, aws.out
 
 
 def test_ctrl_c_at_a_question_asked_before_anything_says_what_a_no_leaves(aws):
@@ -9591,7 +9608,8 @@ def test_ctrl_c_at_destroys_question_says_nothing_was_destroyed(aws):
     assert aws.err.endswith("interrupted; nothing destroyed\n"), aws.err
 
 
-def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so(aws):
+def test_a_question_whose_account_cannot_be_read_is_asked_all_the_same_saying_so(aws, monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # on AWS: the question names the account alone, no emulator
     held = {"Parameter": {"Name": LOCK, "Type": "String", "Value": json.dumps(HELD), "Version": 1}}
     aws.ssm.add_response("get_parameter", held, {"Name": LOCK})
     aws.sts.add_client_error("get_caller_identity", "Throttling", "Rate exceeded", 400)

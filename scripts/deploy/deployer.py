@@ -254,13 +254,16 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         """The account and region a question's answer acts in: the same stack names and commands
         work in any account the shell's credentials reach, and only these tell prod's from another's.
         An account that cannot be read is said so, and the question asked all the same. The sandbox's
-        is said to be the sandbox's: its account is the one the example params files name."""
+        is said to be the sandbox's: its account is the one the example params files name; another
+        environment's on an emulator (AWS_ENDPOINT_URL) the emulator's, whatever account it answers."""
         try:
             account = self.account()
         except AWS_ERRORS as error:
             account = f"not known ({error_code(error)})"
         place = f"account {printable(account, one_line=True)}, {self.cf.meta.region_name}"  # STS's answer: anyone's on a hostile endpoint
-        return f"the local sandbox at {self.cf.meta.endpoint_url} ({place})" if self.env == params.SANDBOX_ENV else place
+        if self.env == params.SANDBOX_ENV:
+            return f"the local sandbox at {self.cf.meta.endpoint_url} ({place})"
+        return place if self.on_aws else f"the emulator at {self.cf.meta.endpoint_url} ({place})"
 
     def account(self) -> str:
         """The account of the stacks this run read (a StackId names it); before any, the caller's:
