@@ -3354,9 +3354,39 @@ def test_an_empty_downstream_stack_under_review_does_not_hold_a_destroy_back(aws
 
 
 def test_destroy_of_a_stack_whose_rollback_deleted_its_resources_lists_none_as_retained(aws):
-    """A failed first create's rollback deleted what it made (RetainExceptOnCreate): nothing to free."""
+    """A failed first create's rollback deleted what it made (RetainExceptOnCreate): nothing to free, nor, before the
+    question, said to be left (it said "deleting it leaves in the account: LogGroup ..., LogKey ...")."""
     out = destroyed_service(aws, resource_status="DELETE_COMPLETE")
     assert "retained, not deleted with the stack" not in out and "make purge" not in out, out
+    assert "leaves in the account" not in out, out
+
+
+def test_destroy_of_a_stack_still_rolling_back_reads_what_it_retains_again_once_it_has_settled(aws):
+    # Read before the question, mid-rollback, the log group and its key were still the stack's; the rollback of the failed
+    # first create then deleted them (RetainExceptOnCreate): what the destroy says it retained is read after the wait.
+    aws.not_deployed("alarms")
+    aws.not_deployed("scaling")
+    aws.deployed("service", status="ROLLBACK_IN_PROGRESS", protected=False)
+    aws.cf.add_response("get_template", {"TemplateBody": template("service"), "StagesAvailable": ["Original", "Processed"]})
+
+    def resources(status):
+        kept = [("LogGroup", "/ecs/startupwebapp", "AWS::Logs::LogGroup"), ("LogKey", "0b1c2d3e-key", "AWS::KMS::Key")]
+        return {
+            "StackResources": [
+                {"LogicalResourceId": k, "PhysicalResourceId": v, "ResourceType": t, "Timestamp": NOW, "ResourceStatus": status}
+                for k, v, t in kept
+            ]
+        }
+
+    aws.cf.add_response("describe_stack_resources", resources("CREATE_COMPLETE"))
+    settled = event("service", stack("service"), "ROLLBACK_COMPLETE", 3, token=None)
+    aws.poll("service", stack_id("service"), described("service", "ROLLBACK_COMPLETE", protected=False), settled)
+    aws.cf.add_response("describe_stack_resources", resources("DELETE_COMPLETE"))
+    aws.stack_deleted("service")
+    assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
+    said = f"{stack('service')}: deleting it leaves in the account: LogGroup (AWS::Logs::LogGroup), LogKey (AWS::KMS::Key)"
+    assert said in aws.out and f"{stack('service')}: deleted" in aws.out, aws.out
+    assert "retained, not deleted with the stack" not in aws.out and "make purge" not in aws.out, aws.out
 
 
 def test_the_clients_read_a_json_apis_times_in_utc_whatever_the_machines_zone(monkeypatch):
@@ -3502,6 +3532,7 @@ def test_a_destroy_off_a_terminal_without_yes_destroys_nothing_and_says_so_in_on
     aws.not_deployed("scaling")
     aws.deployed("service")
     aws.cf.add_response("get_template", {"TemplateBody": template("service")})  # what it keeps, said before the question
+    aws.cf.add_response("describe_stack_resources", {"StackResources": []})  # and whether the stack holds it
     assert aws.run("destroy", "--stack", "service") == 1
     assert aws.err == "error: no terminal to ask on and no YES=1 (--yes): nothing destroyed\n", aws.err  # YES=1 named in the why
 

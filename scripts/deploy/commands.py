@@ -756,9 +756,11 @@ class Commands:
                 waiting = deployer.change_sets_for_review(stack, "any goes with the stack")
                 if waiting:
                     deployer.say(f"{stack}: deleting it deletes the change sets left on it for review or by a stopped run: {waiting}")
-            elif deployer.retained(stack):
-                kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in deployer.retained(stack).items())
-                deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
+            else:  # what is there to leave: not what a failed first create's rollback deleted
+                keep, ids = deployer.retained_there(stack)
+                kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in keep.items() if ids.get(logical_id))
+                if kept:
+                    deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
             provider = made_oidc_provider(env, deployer.describe(stack))
             if provider:
                 deployer.say(

@@ -81,6 +81,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         self.on_sandbox = env == params.SANDBOX_ENV  # moto's server, not another emulator
         self.calls = AwsCalls(err, sandbox=self.on_sandbox)
         self.retained_by = {}  # stack -> what its deletion leaves behind (Deployer.retained)
+        self.retained_ids_by = {}  # stack -> the physical ids it holds of those (Deployer.retained_there)
         self.retained_layers = []  # the layers this run destroyed that left something in the account (make purge frees it)
         self.deleting = None  # (layer, whether it retains something) while its stack's DeleteStack may have landed (delete)
         self.run_layers = []  # the layers this run deploys, in order (make deploy of every layer)
@@ -634,14 +635,8 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
             found = self.wait_for_stack(stack, token=None)
             if found["StackStatus"] == "DELETE_COMPLETE":
                 return
-        keep = self.retained(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else {}
-        ids = {}
-        if keep:
-            ids = {  # not one a rollback deleted already (a failed first create's)
-                r.get("LogicalResourceId"): r.get("PhysicalResourceId", "")
-                for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
-                if r.get("ResourceStatus") != "DELETE_COMPLETE"
-            }
+            self.retained_ids_by.pop(stack, None)  # read again: the operation waited for may have deleted some
+        keep, ids = self.retained_there(stack) if found["StackStatus"] != "REVIEW_IN_PROGRESS" else ({}, {})
         self.delete(stack, retains=any(ids.get(logical_id) for logical_id in keep))
         self.say(f"{stack}: deleted")
         if purge.say_retained(self, keep, ids):  # make purge frees them all, once it finds each is still the stack's

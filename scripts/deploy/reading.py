@@ -215,6 +215,19 @@ class StackReading:
             self.retained_by[stack] = templates.retained_resources(self.deployed_template(stack))
         return self.retained_by[stack]
 
+    def retained_there(self, stack) -> tuple[dict, dict]:
+        """What deleting the stack leaves in the account: retained() (logical id -> type), and the physical id of each
+        of them the stack holds (read once a run): none for one never created (its Condition false, a create that failed
+        before it) nor for one a failed first create's rollback deleted (RetainExceptOnCreate, templates/common.py)."""
+        keep = self.retained(stack)
+        if keep and stack not in self.retained_ids_by:
+            self.retained_ids_by[stack] = {
+                r.get("LogicalResourceId"): r.get("PhysicalResourceId", "")
+                for r in self.cf.describe_stack_resources(StackName=stack)["StackResources"]
+                if r.get("ResourceStatus") != "DELETE_COMPLETE"
+            }
+        return keep, self.retained_ids_by.get(stack, {})
+
     def outputs(self, stack) -> dict:
         return output_values(self.describe(stack))
 
