@@ -6228,7 +6228,7 @@ def test_a_release_whose_wait_stops_says_a_rollback_from_it_must_name_the_image(
     said = (
         f"if the update completes, the release of v2 is live but not recorded in the release history (SSM parameter {HISTORY}); "
         f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1\n"
-        f"  {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}\n"  # the run's way on, last
+        f"  {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}; it does not record the release said above\n"  # the way on, last
     )
     # the running image's own release stays the way back: nothing to say
     assert aws.err.endswith(said) if tag == "v2" else "if the update completes" not in aws.err, aws.err

@@ -29,6 +29,7 @@ from conftest import (
     generate_main,
     no_real_aws,
     on_each_client,
+    seeded,
     within,
     without_ci,
     without_unused_value_warnings,
@@ -4209,3 +4210,90 @@ def test_a_server_that_ends_at_its_stop_signal_is_given_the_time_to_and_not_kill
         assert server.wait(timeout=10) == 0, "the server was killed, not let end at its stop signal"
     finally:
         end_sleeping_server(server)
+
+
+# --- Ctrl-C at one AWS call, then the way on the run named: it finishes the job (a sweep of every call of deploy,
+# destroy, rollback and purge on the sandbox found these three) -----------------------------------------------------
+
+
+def test_ctrl_c_as_a_deploy_of_every_layer_asks_to_execute_a_change_set_names_the_way_on_to_the_layers_after_it(sandbox, monkeypatch):
+    # Stopped as it asked CloudFormation to execute cert-dns's change set, the deploy named `make execute STACK=cert-dns
+    # CHANGESET=...` alone: that ran cert-dns's change set and exited 0, and nothing named the layers after it.
+    seeded(sandbox)
+    first, *rest = load(ROOT / "params" / f"{SANDBOX_ENV}.yaml").layers
+
+    def stop(**_):
+        raise KeyboardInterrupt
+
+    with deploying_into(sandbox) as run:
+        on_each_client(monkeypatch, "before-call.cloudformation.ExecuteChangeSet", stop)  # the first layer's
+        code, out, err = run("deploy", "--yes")
+        monkeypatch.undo()
+        assert code == 130, out + err
+        named = re.search(rf"make execute STACK={first} ENV={SANDBOX_ENV} CHANGESET=(\S+) executes it if it did not start", err)
+        assert named, err
+        going_on = "the same command again (what is done already is not done again)"
+        assert err.rstrip("\n").endswith(f"\n  then, for {', '.join(rest)}: {going_on}"), err
+        code, out, err = run("execute", "--stack", first, "--changeset", named.group(1), "--yes")
+        assert code == 0, out + err
+        code, out, err = run("deploy", "--yes")  # then the same command again
+        assert code == 0, out + err
+    stacks = sandbox.client("cloudformation").describe_stacks()["Stacks"]
+    settled = {s["StackName"]: s["StackStatus"] for s in stacks}
+    assert {templates.stack_name(SANDBOX_ENV, layer) for layer in [first, *rest]} <= {
+        name for name, status in settled.items() if status in ("CREATE_COMPLETE", "UPDATE_COMPLETE")
+    }, settled
+
+
+def test_the_way_on_from_ctrl_c_in_a_releases_wait_says_it_does_not_record_the_release(sandbox, monkeypatch):
+    # `make deploy TAG=v2` stopped in the service stack's wait said "to go on: the same command again"; that run found
+    # the service with no changes (v2 runs), exited 0, and left the history without v2, unsaid: make rollback then asked
+    # for TAG= (a rerun cannot tell that this run's release, rather than someone's, put v2 there).
+    with deploying_into(sandbox) as run:
+        deployed(sandbox, run)
+        before = releases(sandbox)
+        service = templates.stack_name(SANDBOX_ENV, "service")
+        executed = []
+
+        def remember(params, **_):
+            executed.append(params["ChangeSetName"])
+
+        def stop_in_the_wait(params, **_):  # the release's wait: its first DescribeStacks after the service's ExecuteChangeSet
+            if executed and service in executed[-1] and service in params.get("StackName", ""):
+                os.kill(os.getpid(), signal.SIGINT)
+
+        on_each_client(monkeypatch, "provide-client-params.cloudformation.ExecuteChangeSet", remember)
+        on_each_client(monkeypatch, "provide-client-params.cloudformation.DescribeStacks", stop_in_the_wait)
+        code, out, err = run("deploy", "--yes", "--image-tag", "v2")
+        monkeypatch.undo()
+        assert code == 130 and "the release of v2 is live but not recorded" in err, out + err
+        going_on = "to go on: the same command again (what is done already is not done again); it does not record the release said above"
+        assert err.rstrip("\n").endswith(going_on), err
+        code, out, err = run("deploy", "--yes", "--image-tag", "v2")
+        assert code == 0 and f"{service}: no changes" in out, out + err
+    assert releases(sandbox) == before  # as said
+
+
+def test_ctrl_c_as_purge_schedules_a_keys_deletion_is_held_until_it_is_scheduled(sandbox, monkeypatch):
+    # Purge tags a key startupwebapp:purge-scheduled right before ScheduleKeyDeletion. A Ctrl-C between the two said
+    # "make purge ENV=sandbox lists what is left of these and asks again"; that purge took the tagged key for one whose
+    # deletion someone cancelled, said "nothing to purge", and left it enabled until an `aws kms untag-resource` by hand.
+    with deploying_into(sandbox) as run:
+        deployed(sandbox, run)
+        code, out, err = run("destroy", "--yes")
+        assert code == 0, out + err
+
+        def stop(**_):  # the first key's mark just sent: the stop comes between the mark and the scheduling
+            os.kill(os.getpid(), signal.SIGINT)
+
+        on_each_client(monkeypatch, "provide-client-params.kms.TagResource", stop)
+        code, out, err = run("purge", "--yes")
+        monkeypatch.undo()
+        assert code == 130, out + err
+        assert re.search(r"Key\) \S+: stopping once its deletion is scheduled \(Ctrl-C again", out), out
+        assert re.search(r"Key\) \S+: deletion scheduled for ", out), out
+        code, out, err = run("purge", "--yes")  # the way on it named
+    assert code == 0, out + err
+    kms = sandbox.client("kms")
+    states = {key["KeyId"]: kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] for key in kms.list_keys()["Keys"]}
+    assert set(states.values()) == {"PendingDeletion"}, f"{states}; the way on said:\n{out + err}"

@@ -2282,7 +2282,7 @@ def test_ctrl_c_in_the_wait_of_the_services_first_create_names_a_create_and_says
     image = SANDBOX.values["ImageTag"]
     assert f"\nif the create completes, the release of {image} is live but not recorded" in err and "the update" not in err, err
     assert f"make rollback ENV={ENV} TAG=<image tag> (the image to run instead)\n" in err, err
-    assert err.splitlines()[-1] == f"  {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}", err
+    assert err.splitlines()[-1] == f"  {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}; it does not record the release said above", err
     code, out, err = run("deploy", "--stack", "service", "--yes")  # as it says: what the stopped run left (its settling update)
     assert code == 0, out + err
     code, out, err = run("deploy", "--stack", "service", "--yes")

@@ -214,6 +214,7 @@ class ChangeSets:
         except Failure as stopped:  # the wait stopped (Ctrl-C, MAX_WAIT, AWS out of reach): the update goes on
             if not release:
                 raise  # no release, or the same image: its release in the history stays the way back
+            self.release_unrecorded = True
             # the same class: a Ctrl-C's (StoppedWaiting) is followed by the run's way on (main)
             operation = "update" if exists else "create"
             raise type(stopped)(f"{stopped}\nif the {operation} completes, {release}", stopped.code) from None

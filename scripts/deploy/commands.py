@@ -16,6 +16,7 @@ import templates
 from scripts import verify
 from scripts.deploy import diff, drift, guards, lock, logs, purge, tasks, text, zone
 from scripts.deploy.aws import AWS_ERRORS, UNREADABLE, error_code, explain, may_have_landed, not_found, sandbox_gone
+from scripts.deploy.change_sets import ExecutionUnknown
 from scripts.deploy.failure import Failure, Refused, RefusedAhead, UpstreamsNotDeployed
 from scripts.deploy.history import (
     abandoned,
@@ -151,6 +152,12 @@ class Commands:
         except RefusedAhead:
             ahead = True
             raise
+        except ExecutionUnknown as unknown:  # its make execute runs that one change set: the layers after it too
+            rest = [later.name for later in self.layers[number + 1 :]]
+            if not rest:
+                raise
+            going_on = GOING_ON_AFTER_CTRL_C["deploy"].removeprefix("to go on: ")
+            raise ExecutionUnknown(f"{unknown}\n  then, for {', '.join(rest)}: {going_on}", unknown.code) from None
         finally:  # also when a layer fails or is declined: say what was deployed and what was not
             names = [layer.name for layer in self.layers]
             deployer.say(*text.summary(names, deployer.outcomes, deployer.clock() - started, stopped, ahead))
@@ -1523,6 +1530,8 @@ def going_on_after_ctrl_c(command, deployer) -> str | None:
         return f"change set {deployer.left_for_review} is left for review, as said above: the same command again would make another"
     if command in ASKING_FIRST and deployer is not None and deployer.stopped_at_question:
         return deployer.stopped_at_question  # "nothing purged": the question came before anything
+    if command == "deploy" and deployer is not None and deployer.release_unrecorded:  # a rerun finds it deployed: no release
+        return f"{GOING_ON_AFTER_CTRL_C[command]}; it does not record the release said above"
     return GOING_ON_AFTER_CTRL_C.get(command)
 
 

@@ -95,6 +95,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         self.left_for_review = None  # the change set make changeset left and named, once it has
         self.stopped_at_question = None  # a question's refusal, where Ctrl-C stopped the run at it (going_on_after_ctrl_c)
         self.release_recorded = False  # this run's release is in the release history (record_release)
+        self.release_unrecorded = False  # a stop left this run's release live, or maybe live, without its entry (said)
         # CloudFormation's service role for every stack operation (CI passes the ci layer's one).
         self.role = {"RoleARN": role_arn} if role_arn else {}
         self.env, self.out, self.err, self.sleep, self.ask = env, out, err, sleep, ask
@@ -426,6 +427,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
                 yield lambda: done.append(True)
         except BaseException:  # a second Ctrl-C, or an error before the record: the release is live all the same
             if not done:
+                self.release_unrecorded = True
                 self.say("warning: " + text.release_not_recorded(image, self.env, self.history.name, self.rolling_back_from, replaced))
             raise
 

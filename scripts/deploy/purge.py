@@ -38,6 +38,7 @@ What it does with each kind:
 """
 
 import contextlib
+import functools
 import json
 import shlex
 from dataclasses import dataclass, replace
@@ -50,13 +51,14 @@ from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import load_layer, read_template
 from scripts.deploy.status import EMPTY_STATUSES, UPDATABLE
-from templates.errors import printable
+from templates.errors import printable, stops_held
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
 # The tag purge puts on a key right before it schedules the key's deletion. A later purge that finds a key so marked and
 # not pending deletion leaves it: its deletion was cancelled since (how whoever still needs the key keeps it), or that
-# purge was stopped (Ctrl-C) as it scheduled it, or could not take the tag off again (_schedule_key_deletion). A tag,
+# purge was stopped (a second Ctrl-C: the first is held, purge_each) as it scheduled it, or could not take the tag off
+# again (_schedule_key_deletion). A tag,
 # as a key has no other field the tool may write; none of aws: (reserved to AWS), and one that names no permission
 # ("Tagging or untagging a KMS key can allow or deny permission to the KMS key":
 # https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html).
@@ -378,7 +380,7 @@ def _schedule_key_deletion(kms, key_id) -> dict:
     try:
         return kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=KEY_WINDOW_DAYS)
     except aws.AWS_ERRORS:  # refused or unanswered: the mark off again, so that the next purge takes the key. Not after
-        # Ctrl-C, which stops at once (often because AWS does not answer): the next purge's note says how to take it off
+        # a second Ctrl-C, which stops at once (often because AWS does not answer): the next purge's note says how to take it off
         with contextlib.suppress(*aws.AWS_ERRORS):  # where this fails too, the same
             if kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] != "PendingDeletion":
                 kms.untag_resource(KeyId=key_id, TagKeys=[PURGE_MARK])
@@ -990,22 +992,26 @@ def purge_each(deployer, todo, listed, identity, holders) -> None:
                     f"  {item.label}: left: it changed since it was listed ({'gone' if item.gone else item.note.removeprefix('left: ')})"
                 )
             continue
-        try:
-            answer = ACT[item.kind](deployer.client, item)
-        except ClientError as error:
-            if aws.error_code(error) == GONE_CODES.get(item.kind):
-                landed = aws.may_have_landed(error)
-                deployer.say(
-                    f"  {item.label}: deleted (a retry found it gone: the first attempt's answer was lost)"
-                    if landed
-                    else f"  {item.label}: left: gone since it was looked at"
-                )
+        # A key's mark and its scheduling go together: stopped between them, the key was left marked, which the next
+        # purge takes for a deletion cancelled by someone who needs the key, and leaves (_inspect_key)
+        stopping = f"  {item.label}: stopping once its deletion is scheduled (Ctrl-C again, or a SIGTERM, stops now)"
+        with stops_held(held=functools.partial(deployer.say, stopping)) if item.action == "schedule" else contextlib.nullcontext():
+            try:
+                answer = ACT[item.kind](deployer.client, item)
+            except ClientError as error:
+                if aws.error_code(error) == GONE_CODES.get(item.kind):
+                    landed = aws.may_have_landed(error)
+                    deployer.say(
+                        f"  {item.label}: deleted (a retry found it gone: the first attempt's answer was lost)"
+                        if landed
+                        else f"  {item.label}: left: gone since it was looked at"
+                    )
+                    continue
+                item.failed = True
+                kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
+                deployer.say(f"  failed: {item.label}: {aws.error_code(error)}: {aws.error_message(error)}")
                 continue
-            item.failed = True
-            kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
-            deployer.say(f"  failed: {item.label}: {aws.error_code(error)}: {aws.error_message(error)}")
-            continue
-        if item.action == "schedule":
-            deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
-        else:
-            deployer.say(f"  {item.label}: deleted")
+            if item.action == "schedule":
+                deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
+            else:
+                deployer.say(f"  {item.label}: deleted")
