@@ -7460,18 +7460,24 @@ def test_rollback_never_returns_to_an_image_rolled_back_from(aws):
     "running, entries, why",
     [
         # its first release, then a redeploy (a setting changed)
-        ("v1", [("v1", None), ("v1", "v1")], "v1 is the only image this service stack has run (its first release)"),
+        (
+            "v1",
+            [("v1", None), ("v1", "v1")],
+            "v1 is the only image this service stack has run (its first release); name one with TAG=<image tag>",
+        ),
         # v1 first, then a and b; rolled back to a, then to v1: the third rollback gave the history's generic causes
         (
             "v1",
             [("v1", None), ("a", "v1"), ("b", "a"), ("a", "b", "b"), ("v1", "a", "a")],
-            "v1's own release was this service stack's first: nothing ran before it",
+            "v1's own release was this service stack's first: nothing ran before it; name one with TAG=<image tag> (to undo the "
+            f"rollback to v1: make rollback TAG=a ENV={ENV})",
         ),
         # v1, then v2 over it; a rollback from v2 to v1, then one by TAG=v2 from v1: v1 was left since
         (
             "v2",
             [("v1", None), ("v2", "v1"), ("v1", "v2", "v2"), ("v2", "v1", "v1")],
-            "what ran before v2's release, v1, was rolled back from since, and a rollback never goes back to it",
+            "what ran before v2's release, v1, was rolled back from since, and a rollback never goes back to it; name one with "
+            f"TAG=<image tag> (to undo the rollback to v2: make rollback TAG=v1 ENV={ENV})",
         ),
     ],
     ids=["first release", "first release reached again", "way back rolled back from"],
@@ -7480,7 +7486,7 @@ def test_a_rollback_with_nothing_earlier_says_why_plainly(aws, running, entries,
     aws.deployed("service", parameters=service_parameters(running))
     history(aws, [rel(*entry) for entry in entries])  # (image, the image it replaced, the one a rollback left)
     assert aws.run("rollback", "--stack", "service") == 1
-    assert aws.err.strip() == f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>", aws.err
+    assert aws.err.strip() == f"error: nothing earlier to roll back to: {why}", aws.err
 
 
 def test_a_rollback_of_a_first_release_gone_back_to_is_not_said_to_be_the_only_image(aws):

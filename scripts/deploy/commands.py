@@ -928,7 +928,12 @@ class Commands:
             release = previous_release(releases, running)
             if release is None:
                 why = nothing_earlier(releases, running, said, deployer.history.name)
-                raise Failure(f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>")
+                # After a rollback, what it left is what an operator who meant to undo it asks for (the history lists it)
+                latest = releases[-1] if releases else {}
+                left = latest.get("rolled_back_from") if latest.get("image_tag") == running else None
+                left = printable(left, one_line=True) if left else None
+                undo = f" (to undo the rollback to {said}: make rollback TAG={left} ENV={self.env})" if left else ""
+                raise Failure(f"error: nothing earlier to roll back to: {why}; name one with TAG=<image tag>{undo}")
             image_tag = release["image_tag"]
             how = "reached by a rollback" if release.get("rolled_back_from") else "released"
             released = (
