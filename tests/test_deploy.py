@@ -6581,8 +6581,9 @@ def test_a_landed_write_of_a_full_history_another_run_then_trimmed_is_taken_for_
         raise ClientError({"Error": {"Code": "ThrottlingException"}, "ResponseMetadata": {"RetryAttempts": 4}}, "PutParameter")
 
     ssm = ScriptedSsm(stored(old), landed_then_trimmed_by_another_run)
-    # the check: record() returns (it raised ThrottlingException, taken for not recorded); what the history holds is the stub's
+    # record() returns (it raised ThrottlingException, taken for not recorded), having written and read back what it holds
     ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    assert ssm.puts == [] and ENTRY_E in json.loads(ssm.versions[-1])
 
 
 @pytest.mark.parametrize(
@@ -11223,8 +11224,9 @@ def test_a_landed_write_whose_own_trim_dropped_another_runs_entry_is_taken_for_r
         return written(ssm, value)
 
     ssm = ScriptedSsm(stored(old), b_wrote_first, landed_unanswered)
-    # the check: record() returns (it raised ThrottlingException, taken for not recorded); what the history holds is the stub's
+    # record() returns (it raised ThrottlingException, taken for not recorded), having written and read back what it holds
     ReleaseHistory(ssm, ENV, lambda line: None, lambda seconds: None).record(ENTRY_E)
+    assert ssm.puts == [] and ENTRY_E in json.loads(ssm.versions[-1])
 
 
 def test_a_history_busy_at_every_try_raises_rather_than_return_as_if_recorded():
