@@ -252,8 +252,9 @@ def how_changed(path: Path, source: str) -> str:
         os.close(open_regular_file(path))
     except OSError as error:
         return f"cannot be read ({error.strerror or error}); `make templates` writes it anew, or give it read permission"
-    except RefusedFile:  # a FIFO, a directory: other content
-        pass
+    except RefusedFile:  # a FIFO (which generation replaces), a directory: other content
+        if path.is_dir() and not path.is_symlink():  # one generation does not write over (it refuses to)
+            return "is a directory where generation produces a file, which make templates does not write over: move it away, then run make templates"
     return f"differs from what generation produces (from {source}: make templates writes it anew from there, undoing any change made in the file itself)"
 
 

@@ -675,10 +675,19 @@ def test_a_fifo_or_a_directory_in_place_of_a_generated_file_is_said_to_differ_no
     directory.mkdir()
     ran = generate_main("--check", "--no-lint", "--output-dir", out)
     assert ran.returncode == 1, ran
-    for path in (fifo, directory):
-        said = "differs from what generation produces (from templates/: make templates writes it anew from there, undoing any change made in the file itself)"
-        assert f"stale: {path} {said}\n" in ran.stderr, ran.stderr
+    said = "differs from what generation produces (from templates/: make templates writes it anew from there, undoing any change made in the file itself)"
+    assert f"stale: {fifo} {said}\n" in ran.stderr, ran.stderr
+    # not one make templates writes anew: it refuses to ("cannot write .../service.json: Is a directory")
+    said = (
+        "is a directory where generation produces a file, which make templates does not write over: move it away, then run make templates"
+    )
+    assert f"stale: {directory} {said}\n" in ran.stderr, ran.stderr
     assert "cannot be read" not in ran.stderr, ran.stderr
+    written = generate_main("--no-lint", "--output-dir", out)
+    assert written.returncode == 1 and f"cannot write {directory}: Is a directory" in written.stderr, written.stderr
+    directory.rmdir()  # moved away, as said: make templates writes both, the FIFO's file too
+    written = generate_main("--no-lint", "--output-dir", out)
+    assert written.returncode == 0 and fifo.is_file() and directory.is_file(), written.stderr
 
 
 def review_title(env: str) -> str:
