@@ -2679,6 +2679,14 @@ def test_the_sandbox_environment_never_runs_on_aws_credentials(aws, monkeypatch)
     assert aws.run("status", "--env", "prd") == 2
     missing = templates.relative(aws.dirs[1] / "prd.yaml")
     assert aws.err == f"error: unknown environment 'prd' (did you mean prod?): no {missing}; environments: {known}\n", aws.err
+    # No misspelling: perhaps an environment whose params file was removed before its stacks (README: Remove an environment)
+    gone = next(name for name in ("gone", "removed") if not (aws.dirs[1] / f"{name}.yaml").exists())
+    assert aws.run("destroy", "--env", gone) == 2
+    missing = templates.relative(aws.dirs[1] / f"{gone}.yaml")
+    assert aws.err == (
+        f"error: unknown environment {gone!r}: no {missing}; environments: {known} (one whose file was removed while its "
+        f"stacks are deployed: put {missing} back, then make destroy ENV={gone})\n"
+    ), aws.err
     # Without --params-dir (aws.run gives it): params/ and output/ are the project's wherever the tool runs from.
     monkeypatch.chdir(ROOT / "templates")
     err = io.StringIO()
