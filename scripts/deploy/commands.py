@@ -767,7 +767,10 @@ class Commands:
                 keep, ids = deployer.retained_there(stack)
                 kept = ", ".join(f"{logical_id} ({kind})" for logical_id, kind in keep.items() if ids.get(logical_id))
                 if kept:
-                    deployer.say(f"{stack}: deleting it leaves in the account: {kept}")
+                    status = deployer.describe(stack)["StackStatus"]
+                    # read mid-operation: a failed first create's rollback, which the destroy waits for, deletes them too
+                    now = f" (as it is now: it is {status}, which may delete some first)" if busy(status) else ""
+                    deployer.say(f"{stack}: deleting it leaves in the account: {kept}{now}")
             provider = made_oidc_provider(env, deployer.describe(stack))
             if provider:
                 deployer.say(
