@@ -6226,6 +6226,10 @@ def test_a_second_ctrl_c_as_a_release_is_recorded_stops_at_once_saying_how_to_ro
         f"a rollback from it must name the image: make rollback ENV={ENV} TAG=v1"
     ) in aws.out, aws.out
     assert unanswered(aws) == {"ssm": ["PutParameter"], "cloudformation": ["SetStackPolicy"]}  # stopped there: protection too is left
+    # the way on last: a rerun finds v2 deployed (no changes), and records no release of it
+    assert aws.err == f"interrupted; {deploy.commands.GOING_ON_AFTER_CTRL_C['deploy']}; it does not record the release said above\n", (
+        aws.err
+    )
 
 
 @pytest.mark.parametrize("tag", ["v2", "v1"], ids=["a new image", "the running image"])
@@ -8163,11 +8167,33 @@ def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing
     # set's ExecutionStatus says it (API_ChangeSetSummary), and make execute goes no further.
     executed = change_set("cert-dns") | {"ExecutionStatus": execution}
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
+    if execution == "EXECUTE_COMPLETE":  # ran: the stack read, to finish what its run left (nothing: it is protected)
+        aws.deployed("cert-dns")
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
     assert aws.err == (
         f"error: change set {cs_name('cert-dns')} {deploy_status.ALREADY_EXECUTED[execution]}: nothing to execute; "
         f"where {stack('cert-dns')} stands: make status ENV={ENV} STACK=cert-dns\n"
     )
+    assert aws.out == "", aws.out
+
+
+def test_make_execute_of_a_change_set_that_ran_protects_the_stack_its_stopped_run_left_unprotected(aws):
+    # A make execute of a first create stopped after the create (in its wait, or before the stack policy and termination
+    # protection) left the stack without both; the same command again said "executed already" and changed nothing.
+    layer = "cert-dns"
+    policy = configuration(ENV, layer).get("StackPolicy")
+    executed = change_set(layer) | {"ExecutionStatus": "EXECUTE_COMPLETE"}
+    aws.cf.add_response("describe_change_set", executed, {"StackName": stack(layer), "ChangeSetName": cs_name(layer)})
+    aws.deployed(layer, protected=False)
+    assert policy  # the stack policy first, then termination protection, as after a deploy's operation
+    aws.cf.add_response("set_stack_policy", {}, {"StackName": stack(layer), "StackPolicyBody": json.dumps(policy)})
+    termination = {"StackName": stack(layer), "EnableTerminationProtection": True}
+    aws.cf.add_response("update_termination_protection", {"StackId": stack_id(layer)}, termination)
+    assert aws.run("execute", "--stack", layer, "--changeset", cs_name(layer), "--yes") == 1
+    assert aws.out.splitlines() == [
+        f"{stack(layer)}: termination protection was off (a run stopped before it set it, or a change by hand): turned back on"
+    ], aws.out
+    assert aws.err.startswith(f"error: change set {cs_name(layer)} {deploy_status.ALREADY_EXECUTED['EXECUTE_COMPLETE']}"), aws.err
 
 
 @pytest.mark.parametrize("execution", ["EXECUTE_IN_PROGRESS", "EXECUTE_FAILED"])
@@ -8189,7 +8215,8 @@ def test_make_execute_of_an_executed_release_whose_stack_cannot_be_read_still_sa
     executed = change_set("service") | {"ExecutionStatus": "EXECUTE_COMPLETE"}
     assert "ImageTag" in {p["ParameterKey"] for p in executed["Parameters"]}  # a release's change set
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
-    aws.cf.add_client_error("describe_stacks", "AccessDenied", "not allowed", 403)
+    for _ in range(2):  # and the look at what its run may have left to finish: refused, it adds nothing either
+        aws.cf.add_client_error("describe_stacks", "AccessDenied", "not allowed", 403)
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
     assert aws.err == (
         f"error: change set {cs_name('service')} {deploy_status.ALREADY_EXECUTED['EXECUTE_COMPLETE']}: nothing to execute; "

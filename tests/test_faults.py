@@ -4291,9 +4291,153 @@ def test_ctrl_c_as_purge_schedules_a_keys_deletion_is_held_until_it_is_scheduled
         monkeypatch.undo()
         assert code == 130, out + err
         assert re.search(r"Key\) \S+: stopping once its deletion is scheduled \(Ctrl-C again", out), out
-        assert re.search(r"Key\) \S+: deletion scheduled for ", out), out
+        assert re.search(r"Key\) \S+: deletion scheduled for ", out) and "was being scheduled" not in out, out
         code, out, err = run("purge", "--yes")  # the way on it named
     assert code == 0, out + err
     kms = sandbox.client("kms")
     states = {key["KeyId"]: kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] for key in kms.list_keys()["Keys"]}
     assert set(states.values()) == {"PendingDeletion"}, f"{states}; the way on said:\n{out + err}"
+
+
+@pytest.mark.parametrize("operation", ["DescribeStackEvents", "SetStackPolicy", "UpdateTerminationProtection"])
+def test_ctrl_c_in_make_execute_of_a_first_create_names_the_same_command_which_protects_the_stack(sandbox, monkeypatch, operation):
+    # `make execute` of the change set `make changeset` left for a layer's first create, stopped once the create had
+    # started (in its wait: DescribeStackEvents) or ended (before the stack's policy and protection), left the stack
+    # without termination protection and stack policy, said `interrupted` alone (or how to follow the create), and
+    # `make execute` again said "executed already ... make status" and changed nothing.
+    from scripts.deploy.commands import GOING_ON_AFTER_EXECUTION
+
+    layer = "alb"
+    stack = templates.stack_name(SANDBOX_ENV, layer)
+    cf = sandbox.client("cloudformation")
+    with deploying_into(sandbox) as run:
+        deployed(sandbox, run, "cert-dns")
+        code, out, err = run("changeset", "--stack", layer)
+        assert code == 0, out + err
+        name = re.findall(r"CHANGESET=(\S+)", out + err)[-1]
+        stopped = []
+
+        def stop(**_):  # once: the create executed, its wait or what follows it
+            if not stopped:
+                stopped.append(operation)
+                os.kill(os.getpid(), signal.SIGINT)
+
+        on_each_client(monkeypatch, f"before-call.cloudformation.{operation}", stop)
+        argv = ("execute", "--stack", layer, "--changeset", name, "--yes")
+        code, out, err = run(*argv)
+        monkeypatch.undo()
+        assert code == 130 and stopped, out + err
+        (found,) = cf.describe_stacks(StackName=stack)["Stacks"]
+        assert found["StackStatus"] == "CREATE_COMPLETE" and not found.get("EnableTerminationProtection"), found  # what was left
+        assert err.rstrip("\n").endswith(GOING_ON_AFTER_EXECUTION), err
+        code, out, err = run(*argv)  # the way on
+        assert code == 1 and "was executed already" in err and "termination protection was off" in out, out + err
+    (found,) = cf.describe_stacks(StackName=stack)["Stacks"]
+    assert found.get("EnableTerminationProtection") and cf.get_stack_policy(StackName=stack).get("StackPolicyBody"), found
+
+
+def test_ctrl_c_as_a_first_creates_execute_change_set_lands_names_a_make_execute_which_protects_the_stack(sandbox, monkeypatch):
+    # `make deploy STACK=alb` (a first create) stopped as its ExecuteChangeSet landed (its answer not read) named
+    # `make execute ... CHANGESET=<name> executes it if it did not start, and says so if it did`. It had started: that
+    # make execute said "executed already" and left the stack without termination protection and stack policy.
+    layer = "alb"
+    stack = templates.stack_name(SANDBOX_ENV, layer)
+    cf = sandbox.client("cloudformation")
+    with deploying_into(sandbox) as run:
+        deployed(sandbox, run, "cert-dns")
+
+        def stop(**_):  # the change set's execution asked for and begun; the answer not taken in
+            os.kill(os.getpid(), signal.SIGINT)
+
+        on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", stop)
+        code, out, err = run("deploy", "--stack", layer, "--yes")
+        monkeypatch.undo()
+        assert code == 130, out + err
+        named = re.search(rf"make execute STACK={layer} ENV={SANDBOX_ENV} CHANGESET=(\S+)", err)
+        assert named, err
+        (found,) = cf.describe_stacks(StackName=stack)["Stacks"]
+        assert found["StackStatus"] == "CREATE_COMPLETE" and not found.get("EnableTerminationProtection"), found
+        code, out, err = run("execute", "--stack", layer, "--changeset", named.group(1), "--yes")  # the way on named
+        assert code == 1 and "was executed already" in err, out + err
+    (found,) = cf.describe_stacks(StackName=stack)["Stacks"]
+    assert found.get("EnableTerminationProtection") and cf.get_stack_policy(StackName=stack).get("StackPolicyBody"), found
+
+
+@pytest.mark.parametrize("operation", ["DescribeStackEvents", "SetStackPolicy"])
+def test_make_execute_again_puts_back_the_stack_policy_its_stopped_allow_replace_run_left_relaxed(
+    sandbox, monkeypatch, tmp_path, operation
+):
+    # `make execute ALLOW_REPLACE=1` of a reviewed change set (a new NamePrefix: the load balancer replaced), stopped once
+    # the update ran (in its wait, or at the SetStackPolicy that puts the policy back), left the alb stack's policy
+    # relaxed, its mark set. README: "the next deploy, rollback or execute of that layer puts it back once the stack has
+    # settled"; `make execute` again found the change set executed and refused before it looked at the mark.
+    from scripts.deploy.policies import ALLOW_ALL_POLICY
+
+    layer = "alb"
+    stack = templates.stack_name(SANDBOX_ENV, layer)
+    out = tmp_path / "output"
+    shutil.copytree(ROOT / "output", out)
+    config = out / SANDBOX_ENV / f"{layer}.json"
+    document = json.loads(config.read_text())
+    prefix = document["Parameters"]["NamePrefix"]  # another, as the params' pattern takes it: the load balancer's name changes
+    document["Parameters"]["NamePrefix"] = prefix[:-1] + ("x" if prefix[-1] != "x" else "y")
+    config.write_text(json.dumps(document))
+    options = ("--output-dir", str(out), "--params-dir", str(ROOT / "params"))
+    cf = sandbox.client("cloudformation")
+
+    def policy():
+        return json.loads(cf.get_stack_policy(StackName=stack).get("StackPolicyBody") or "null")
+
+    with deploying_into(sandbox) as run:
+        deployed(sandbox, run)
+        kept = policy()
+        assert kept and kept != ALLOW_ALL_POLICY, kept
+        code, said, err = run("changeset", "--stack", layer, *options)
+        assert code == 0 and "ALLOW_REPLACE=1" in said + err, said + err
+        name = re.findall(r"CHANGESET=(\S+)", said + err)[-1]
+        seen = []
+
+        def stop(event_name, **_):  # once the change set runs: in its wait, or as the policy is put back
+            seen.append(event_name.rsplit(".", 1)[-1])
+            if seen[-1] == operation and "ExecuteChangeSet" in seen and seen.count(operation) == 1 + (operation == "SetStackPolicy"):
+                os.kill(os.getpid(), signal.SIGINT)
+
+        on_each_client(monkeypatch, "before-call.cloudformation", stop)
+        argv = ("execute", "--stack", layer, "--changeset", name, "--allow-replace", "--yes", *options)
+        code, said, err = run(*argv)
+        monkeypatch.undo()
+        assert code == 130, said + err
+        assert cf.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+        assert policy() == ALLOW_ALL_POLICY, "left relaxed, as the stop leaves it"
+        code, said, err = run(*argv)  # the same command again: the change set ran; it puts the policy back, as a deploy would
+    assert code == 1 and "was executed already" in err, said + err
+    assert policy() == kept, f"make execute again left the stack policy relaxed ({policy()}):\n{said + err}"
+
+
+def test_a_second_ctrl_c_as_purge_schedules_a_keys_deletion_says_how_to_hand_the_marked_key_back(sandbox, monkeypatch):
+    # A second Ctrl-C (as the held line invites) stops between the key's mark and its scheduling, leaving the mark on.
+    # The stopped purge said "make purge ENV=sandbox lists what is left of these and asks again"; that purge lists the key
+    # as left ("cancelled since by someone who needs it"), asks nothing of it, and the key stays enabled.
+    with deploying_into(sandbox) as run:
+        deployed(sandbox, run)
+        code, out, err = run("destroy", "--yes")
+        assert code == 0, out + err
+
+        def stop(**_):
+            os.kill(os.getpid(), signal.SIGINT)
+
+        on_each_client(monkeypatch, "provide-client-params.kms.TagResource", stop)  # the first: held
+        on_each_client(monkeypatch, "provide-client-params.kms.ScheduleKeyDeletion", stop)  # the second: at once
+        code, out, err = run("purge", "--yes")
+        monkeypatch.undo()
+        assert code == 130, out + err
+        key = re.search(r"Key\) (\S+): stopping once its deletion is scheduled", out)
+        assert key, out
+        kms = sandbox.client("kms")
+        assert kms.describe_key(KeyId=key.group(1))["KeyMetadata"]["KeyState"] == "Enabled"  # left marked, not scheduled
+        untag = re.search(rf"(aws .*kms untag-resource --key-id {key.group(1)} --tag-keys \S+) hands it back to purge", out)
+        assert untag, out + err
+        kms.untag_resource(KeyId=key.group(1), TagKeys=[untag.group(1).rsplit(" ", 1)[1]])  # as said
+        code, out, err = run("purge", "--yes")
+        assert code == 0, out + err
+    assert kms.describe_key(KeyId=key.group(1))["KeyMetadata"]["KeyState"] == "PendingDeletion", out + err

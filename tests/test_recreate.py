@@ -25,6 +25,7 @@ import templates
 from emulator.sandbox import PARAMS_FILE
 from scripts import deploy
 from scripts.deploy import advice, deployer, guards
+from scripts.deploy.commands import GOING_ON_AFTER_EXECUTION
 from scripts.deploy.layer import load_layer
 from templates import params
 from templates.inputs import LOG_RETENTION_DAYS
@@ -2308,7 +2309,8 @@ def test_execute_takes_the_layer_from_the_change_sets_name_when_stack_is_left_ou
     "stopped_at, going_on",
     [
         ("DescribeStacks", "; to go on: the same command again (the change set is kept, not executed)"),
-        ("SetStackPolicy", ""),  # once the change set ran: its policy put back after the update, as make deploy of it does
+        # once the change set ran, stopped as its policy is put back after the update: the same command finishes that
+        ("SetStackPolicy", f"; {GOING_ON_AFTER_EXECUTION}"),
     ],
 )
 def test_ctrl_c_in_make_execute_says_the_same_command_goes_on_until_the_change_set_runs(sandbox, run, monkeypatch, stopped_at, going_on):
@@ -2325,10 +2327,10 @@ def test_ctrl_c_in_make_execute_says_the_same_command_goes_on_until_the_change_s
     monkeypatch.undo()
     assert code == 130 and err.splitlines()[-1] == f"interrupted{going_on}", out + err
     code, out, err = run(*argv)
-    if going_on:  # and it does
+    if stopped_at == "DescribeStacks":  # before the change set ran: the same command runs it
         assert code == 0 and "UPDATE_COMPLETE" in out, out + err
-    else:
-        assert code == 1 and "was executed already, and the stack has it" in err, out + err
+    else:  # it ran: the same command finds it so, with nothing left to put on (the service's stack was protected)
+        assert code == 1 and "was executed already, and the stack has it" in err and out == "", out + err
 
 
 def test_ctrl_c_once_the_command_finished_or_its_change_set_was_followed_adds_no_way_to_go_on(sandbox, run, monkeypatch):
@@ -2363,7 +2365,7 @@ def test_ctrl_c_once_the_command_finished_or_its_change_set_was_followed_adds_no
     code, out, err = run("execute", "--stack", "service", "--changeset", name, "--yes")
     monkeypatch.undo()
     assert "whose answer was lost, started it; following it" in out, out + err
-    assert code == 130 and err.splitlines()[-1] == "interrupted", out + err
+    assert code == 130 and err.splitlines()[-1] == f"interrupted; {GOING_ON_AFTER_EXECUTION}", out + err
 
 
 def test_ctrl_c_before_the_run_reads_anything_says_how_to_go_on(run, monkeypatch):

@@ -210,6 +210,8 @@ class Commands:
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
             unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
+            if execution == "EXECUTE_COMPLETE":
+                self.finish_what_its_run_left(layer)
             raise Failure(
                 f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "
                 f"make status ENV={self.env} STACK={layer.name}{unrecorded}"
@@ -395,6 +397,19 @@ class Commands:
         elif left:
             why = f"it deploys {left} itself" if left == running else f"{printable(running, one_line=True) if running else 'no image'} runs"
             deployer.say(f"note: change set {name} says it is a rollback from {left}, but {why}: recorded as a release")
+
+    def finish_what_its_run_left(self, layer) -> None:
+        """For a change set that ran: what the run that executed it does after the operation, where it stopped before
+        (its stack policy put back, the stack protected), as a deploy of the layer would. Nothing while the stack has
+        not settled, nor when it cannot be read."""
+        deployer = self.deployer
+        try:
+            found = deployer.describe(layer.stack)
+        except AWS_ERRORS:
+            return
+        if found and found["StackStatus"] in UPDATABLE:
+            deployer.policies.put_back_if_marked(layer)
+            deployer.protect_if_off(layer, found)
 
     def unrecorded_release(self, layer, change_set) -> str:
         """For a release's change set that ran, and whose image runs, but is not the release history's
@@ -1525,6 +1540,12 @@ GOING_ON_AFTER_CTRL_C = {
 }
 
 
+GOING_ON_AFTER_EXECUTION = (
+    "to go on: the same command again once the stack has settled: it finds the change set run, and puts on what this "
+    "run may have left off (the stack policy, termination protection)"
+)
+
+
 # Commands whose one question comes before they change anything: Ctrl-C at it leaves what its "no" leaves, said so.
 # (deploy, execute and rollback ask per layer, after what the run did before: their Ctrl-C says its own.)
 ASKING_FIRST = ("destroy", "purge", "task", "recover", "unlock", "continue")
@@ -1533,7 +1554,9 @@ ASKING_FIRST = ("destroy", "purge", "task", "recover", "unlock", "continue")
 def going_on_after_ctrl_c(command, deployer) -> str | None:
     """What a Ctrl-C that stopped the command leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
     if command == "execute" and deployer is not None and deployer.execution_asked:
-        return None  # ExecuteChangeSet sent: the run said what may have started (Deployer.start_execution)
+        # ExecuteChangeSet answered (one unanswered is said by Deployer.start_execution): a stop after it may leave
+        # the stack without what follows the operation, which the same command puts on (Commands.execute)
+        return GOING_ON_AFTER_EXECUTION
     if command == "changeset" and deployer is not None and deployer.left_for_review:
         return f"change set {deployer.left_for_review} is left for review, as said above: the same command again would make another"
     if command in ASKING_FIRST and deployer is not None and deployer.stopped_at_question:

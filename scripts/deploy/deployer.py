@@ -479,6 +479,13 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         except KeyError:
             return "unknown (GetCallerIdentity's answer named no Arn)"
 
+    def protect_if_off(self, layer, found):
+        """Finish a run stopped before it protected the stack (its stack policy, then its termination protection:
+        protect), or undo a change by hand, saying so."""
+        if found and not found.get("EnableTerminationProtection"):
+            self.protect(layer, found)
+            self.say(f"{layer.stack}: termination protection was off (a run stopped before it set it, or a change by hand): turned back on")
+
     # --- one layer --------------------------------------------------------------------------
     def deploy(self, layer, image_tag=None, allow_replace=False, recreate=False, leave=False):
         wired = self.wired_parameters(layer)  # reads only
@@ -500,11 +507,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         change_set = self.create_change_set(layer, values, exists)
         if change_set is None:
             found = self.describe(layer.stack)
-            if found and not found.get("EnableTerminationProtection"):
-                self.protect(layer, found)  # finish a run interrupted before it protected the stack
-                self.say(
-                    f"{layer.stack}: termination protection was off (a run stopped before it set it, or a change by hand): turned back on"
-                )
+            self.protect_if_off(layer, found)
             if found and self.stack_tags(found) != layer.tags:
                 if not leave:
                     self.update_tags(layer, found)

@@ -51,7 +51,7 @@ from scripts.deploy import aws, text
 from scripts.deploy.failure import Failure
 from scripts.deploy.layer import load_layer, read_template
 from scripts.deploy.status import EMPTY_STATUSES, UPDATABLE
-from templates.errors import printable, stops_held
+from templates.errors import Terminated, printable, stops_held
 
 KEY_WINDOW_DAYS = 30  # the longest ScheduleKeyDeletion accepts (7 to 30; see the docstring)
 STACK_ID_TAG, LOGICAL_ID_TAG = "aws:cloudformation:stack-id", "aws:cloudformation:logical-id"
@@ -995,23 +995,33 @@ def purge_each(deployer, todo, listed, identity, holders) -> None:
         # A key's mark and its scheduling go together: stopped between them, the key was left marked, which the next
         # purge takes for a deletion cancelled by someone who needs the key, and leaves (_inspect_key)
         stopping = f"  {item.label}: stopping once its deletion is scheduled (Ctrl-C again, or a SIGTERM, stops now)"
-        with stops_held(held=functools.partial(deployer.say, stopping)) if item.action == "schedule" else contextlib.nullcontext():
-            try:
-                answer = ACT[item.kind](deployer.client, item)
-            except ClientError as error:
-                if aws.error_code(error) == GONE_CODES.get(item.kind):
-                    landed = aws.may_have_landed(error)
-                    deployer.say(
-                        f"  {item.label}: deleted (a retry found it gone: the first attempt's answer was lost)"
-                        if landed
-                        else f"  {item.label}: left: gone since it was looked at"
-                    )
+        answer = None
+        try:
+            with stops_held(held=functools.partial(deployer.say, stopping)) if item.action == "schedule" else contextlib.nullcontext():
+                try:
+                    answer = ACT[item.kind](deployer.client, item)
+                except ClientError as error:
+                    if aws.error_code(error) == GONE_CODES.get(item.kind):
+                        landed = aws.may_have_landed(error)
+                        deployer.say(
+                            f"  {item.label}: deleted (a retry found it gone: the first attempt's answer was lost)"
+                            if landed
+                            else f"  {item.label}: left: gone since it was looked at"
+                        )
+                        continue
+                    item.failed = True
+                    kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
+                    deployer.say(f"  failed: {item.label}: {aws.error_code(error)}: {aws.error_message(error)}")
                     continue
-                item.failed = True
-                kept_groups |= {item.stack_id} if item.kind == "AWS::Logs::LogGroup" else set()
-                deployer.say(f"  failed: {item.label}: {aws.error_code(error)}: {aws.error_message(error)}")
-                continue
-            if item.action == "schedule":
-                deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
-            else:
-                deployer.say(f"  {item.label}: deleted")
+                if item.action == "schedule":
+                    deployer.say(f"  {item.label}: deletion scheduled for {answer['DeletionDate']:%Y-%m-%d %H:%M %Z}")
+                else:
+                    deployer.say(f"  {item.label}: deleted")
+        except (KeyboardInterrupt, Terminated):  # a second stop, at once: the mark may be on, the scheduling not answered
+            if item.action == "schedule" and answer is None:  # (a first stop, held, acts once it is scheduled)
+                untag = f"{aws.cli(deployer.client('kms').meta.region_name)} kms untag-resource --key-id {item.physical_id} --tag-keys {PURGE_MARK}"
+                deployer.say(
+                    f"  {item.label}: stopped as its deletion was being scheduled: if the next purge lists it as left, marked "
+                    f"({PURGE_MARK}) and not pending deletion, {untag} hands it back to purge"
+                )
+            raise
