@@ -3394,7 +3394,7 @@ def test_destroy_of_a_stack_still_rolling_back_reads_what_it_retains_again_once_
     assert aws.run("destroy", "--stack", "service", "--yes") == 0, aws.err
     said = (
         f"{stack('service')}: deleting it leaves in the account: LogGroup (AWS::Logs::LogGroup), LogKey (AWS::KMS::Key) "
-        "(as it is now: it is ROLLBACK_IN_PROGRESS, which may delete some first)"
+        "(as it is now: it is ROLLBACK_IN_PROGRESS, which may change that first)"
     )
     assert said in aws.out.splitlines() and f"{stack('service')}: deleted" in aws.out, aws.out
     assert "retained, not deleted with the stack" not in aws.out and "make purge" not in aws.out, aws.out
@@ -8167,8 +8167,8 @@ def test_make_execute_of_a_change_set_executed_already_says_so_and_calls_nothing
     # set's ExecutionStatus says it (API_ChangeSetSummary), and make execute goes no further.
     executed = change_set("cert-dns") | {"ExecutionStatus": execution}
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("cert-dns"), "ChangeSetName": cs_name("cert-dns")})
-    if execution == "EXECUTE_COMPLETE":  # ran: the stack read, to finish what its run left (nothing: it is protected)
-        aws.deployed("cert-dns")
+    if execution != "EXECUTE_IN_PROGRESS":  # ran: the stack read, to finish what its run left (nothing: it is protected)
+        aws.deployed("cert-dns", **({"status": "UPDATE_ROLLBACK_COMPLETE"} if execution == "EXECUTE_FAILED" else {}))
     assert aws.run("execute", "--stack", "cert-dns", "--changeset", cs_name("cert-dns"), "--yes") == 1
     assert aws.err == (
         f"error: change set {cs_name('cert-dns')} {deploy_status.ALREADY_EXECUTED[execution]}: nothing to execute; "
@@ -8203,6 +8203,8 @@ def test_make_execute_of_a_release_executing_or_failed_reads_no_stack_nor_histor
     executed = change_set("service") | {"ExecutionStatus": execution}
     assert "ImageTag" in {p["ParameterKey"] for p in executed["Parameters"]}  # a release's change set
     aws.cf.add_response("describe_change_set", executed, {"StackName": stack("service"), "ChangeSetName": cs_name("service")})
+    if execution == "EXECUTE_FAILED":  # the stack, not the history: what the stopped run left to put back is looked for
+        aws.deployed("service", status="UPDATE_ROLLBACK_COMPLETE")
     assert aws.run("execute", "--stack", "service", "--changeset", cs_name("service"), "--yes") == 1
     assert aws.err == (
         f"error: change set {cs_name('service')} {deploy_status.ALREADY_EXECUTED[execution]}: nothing to execute; "
@@ -13734,3 +13736,19 @@ def test_a_question_whose_pipe_lost_its_reader_is_refused_before_it_is_asked(aws
     except BrokenPipeError:  # the close of the stream flushes nothing: nothing was written
         pass
     assert not questions and why.startswith("the output's reader is gone"), why
+
+
+def test_make_execute_again_of_an_allow_replace_update_that_failed_in_its_stopped_wait_puts_the_policy_back(aws):
+    # `make execute ALLOW_REPLACE=1` stopped in its wait said "the same command again once the stack has settled ... puts
+    # on what this run may have left off (the stack policy ...)"; the update then failed and rolled back
+    # (ExecutionStatus EXECUTE_FAILED, the stack UPDATE_ROLLBACK_COMPLETE), its policy still relaxed and marked. An
+    # unstopped run puts it back there (Deployer.execute protects any UPDATABLE stack); the same command again did not.
+    lock_taken(aws, "alb", command="execute", stack="alb")
+    executed = change_set("alb") | {"ExecutionStatus": "EXECUTE_FAILED"}
+    aws.cf.add_response("describe_change_set", executed, {"StackName": stack("alb"), "ChangeSetName": cs_name("alb")})
+    aws.deployed("alb", status="UPDATE_ROLLBACK_COMPLETE")
+    aws.policy_restored("alb")
+    lock_freed(aws, command="execute", stack="alb")
+    assert aws.run("execute", "--stack", "alb", "--changeset", cs_name("alb"), "--yes", locking=True) == 1
+    assert "was executed already, and failed" in aws.err, aws.err
+    assert f"{stack('alb')}: its stack policy, relaxed by a run stopped during an --allow-replace update, put back" in aws.out, aws.out

@@ -44,7 +44,7 @@ from scripts.deploy.status import (
 from scripts.deploy.text import output_values, parameter_values
 from scripts.deploy.waiting import stated_whole_number
 from templates.errors import RefusedFile, Terminated, printable, untrusted_json
-from templates.inputs import HTTP_PATH, INPUTS, TRAFFIC_SHIFTING
+from templates.inputs import HTTP_PATH, INPUTS, KEEP_RUNNING_COUNT, TRAFFIC_SHIFTING
 from templates.params import SANDBOX_CANNOT_REHEARSE, SANDBOX_ENV
 
 MOVING_TAG = "latest"  # the tag docker push gives an image when it names none: each push moves it
@@ -210,7 +210,7 @@ class Commands:
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
             unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
-            if execution == "EXECUTE_COMPLETE":
+            if execution in ("EXECUTE_COMPLETE", "EXECUTE_FAILED"):  # failed: an update rolled back, which a run protects too
                 self.finish_what_its_run_left(layer)
             raise Failure(
                 f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "
@@ -408,8 +408,14 @@ class Commands:
         except AWS_ERRORS:
             return
         if found and found["StackStatus"] in UPDATABLE:
+            deployer.finishing_executed = True  # a Ctrl-C now: the change set ran (going_on_after_ctrl_c)
             deployer.policies.put_back_if_marked(layer)
             deployer.protect_if_off(layer, found)
+            if parameter_values(found).get(KEEP_RUNNING_COUNT) == "false":  # a new service's settling update not made
+                deployer.say(
+                    f"note: {layer.stack} still states its first task count ({KEEP_RUNNING_COUNT}=false), which the update that "
+                    f"follows a new service's create sets to auto-scaling: make deploy STACK={layer.name} ENV={self.env} makes it"
+                )
 
     def unrecorded_release(self, layer, change_set) -> str:
         """For a release's change set that ran, and whose image runs, but is not the release history's
@@ -784,7 +790,7 @@ class Commands:
                 if kept:
                     status = deployer.describe(stack)["StackStatus"]
                     # read mid-operation: a failed first create's rollback, which the destroy waits for, deletes them too
-                    now = f" (as it is now: it is {status}, which may delete some first)" if busy(status) else ""
+                    now = f" (as it is now: it is {status}, which may change that first)" if busy(status) else ""
                     deployer.say(f"{stack}: deleting it leaves in the account: {kept}{now}")
             provider = made_oidc_provider(env, deployer.describe(stack))
             if provider:
@@ -1553,7 +1559,7 @@ ASKING_FIRST = ("destroy", "purge", "task", "recover", "unlock", "continue")
 
 def going_on_after_ctrl_c(command, deployer) -> str | None:
     """What a Ctrl-C that stopped the command leaves to do (GOING_ON_AFTER_CTRL_C), if anything is said."""
-    if command == "execute" and deployer is not None and deployer.execution_asked:
+    if command == "execute" and deployer is not None and (deployer.execution_asked or deployer.finishing_executed):
         # ExecuteChangeSet answered (one unanswered is said by Deployer.start_execution): a stop after it may leave
         # the stack without what follows the operation, which the same command puts on (Commands.execute)
         return GOING_ON_AFTER_EXECUTION

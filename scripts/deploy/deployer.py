@@ -92,6 +92,7 @@ class Deployer(StackReading, StackWaiting, ChangeSets):
         self.outcomes = {}  # layer -> what its deploy did ("no changes", "updated, 3 changes"), for the summary
         self.recreated = set()  # layers whose failed first create (ROLLBACK_COMPLETE) this run deleted (RECREATE=1)
         self.execution_asked = set()  # the layers whose ExecuteChangeSet this run sent (or began to)
+        self.finishing_executed = False  # make execute of a change set that ran, finishing what its run left
         self.left_for_review = None  # the change set make changeset left and named, once it has
         self.stopped_at_question = None  # a question's refusal, where Ctrl-C stopped the run at it (going_on_after_ctrl_c)
         self.release_recorded = False  # this run's release is in the release history (record_release)

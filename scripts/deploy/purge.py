@@ -995,12 +995,14 @@ def purge_each(deployer, todo, listed, identity, holders) -> None:
         # A key's mark and its scheduling go together: stopped between them, the key was left marked, which the next
         # purge takes for a deletion cancelled by someone who needs the key, and leaves (_inspect_key)
         stopping = f"  {item.label}: stopping once its deletion is scheduled (Ctrl-C again, or a SIGTERM, stops now)"
-        answer = None
+        acted = False  # the key's scheduling answered (or refused, its mark then taken off): not left marked by a stop
         try:
             with stops_held(held=functools.partial(deployer.say, stopping)) if item.action == "schedule" else contextlib.nullcontext():
                 try:
                     answer = ACT[item.kind](deployer.client, item)
+                    acted = True
                 except ClientError as error:
+                    acted = True
                     if aws.error_code(error) == GONE_CODES.get(item.kind):
                         landed = aws.may_have_landed(error)
                         deployer.say(
@@ -1018,7 +1020,7 @@ def purge_each(deployer, todo, listed, identity, holders) -> None:
                 else:
                     deployer.say(f"  {item.label}: deleted")
         except (KeyboardInterrupt, Terminated):  # a second stop, at once: the mark may be on, the scheduling not answered
-            if item.action == "schedule" and answer is None:  # (a first stop, held, acts once it is scheduled)
+            if item.action == "schedule" and not acted:  # (a first stop, held, acts once its scheduling is answered)
                 untag = f"{aws.cli(deployer.client('kms').meta.region_name)} kms untag-resource --key-id {item.physical_id} --tag-keys {PURGE_MARK}"
                 deployer.say(
                     f"  {item.label}: stopped as its deletion was being scheduled: if the next purge lists it as left, marked "
