@@ -306,11 +306,11 @@ def params_files(params_dir: Path, suffix: str = ".yaml") -> list[Path]:
     return sorted(p for p in params_dir.glob(f"*{suffix}") if not p.name.startswith("."))
 
 
-def environment_problem(env: str, params_dir: Path, stacks_read: bool = False) -> str | None:
+def environment_problem(env: str, params_dir: Path, from_deployer: bool = False) -> str | None:
     """Why env names no environment of params_dir (a name, not a path: ENV=./sandbox would read
     params/sandbox.yaml past the Makefile's ENV=sandbox guard; or no file of that name), naming those
     there are; None if it names one. The deployer, generate.py --check --env and the review say it so; the
-    deployer (stacks_read) adds how to destroy the stacks of an environment whose file was removed first."""
+    deployer (from_deployer) adds how to destroy the stacks of an environment whose file was removed first."""
     missing = missing_params_dir(params_dir)
     if missing:
         return missing
@@ -325,7 +325,7 @@ def environment_problem(env: str, params_dir: Path, stacks_read: bool = False) -
         # which nothing can destroy without the file: its name prefix and region are there
         removed = (
             ""
-            if hint or not stacks_read
+            if hint or not from_deployer
             else f" (one whose file was removed while its stacks are deployed: put {file} back, then make destroy ENV={env})"
         )
         return f"unknown environment {env!r}{hint}: no {file}; environments: {known}{removed}"

@@ -29,6 +29,7 @@ from conftest import (
     generate_main,
     no_real_aws,
     on_each_client,
+    refused_answer,
     seeded,
     within,
     without_ci,
@@ -4274,21 +4275,32 @@ def test_the_way_on_from_ctrl_c_in_a_releases_wait_says_it_does_not_record_the_r
     assert releases(sandbox) == before  # as said
 
 
+def sigint(**_):
+    """A botocore event handler that stops the run as Ctrl-C does: a real SIGINT, which the tool may hold."""
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def purge_stopped(sandbox, run, monkeypatch, handlers: dict) -> tuple:
+    """Every layer deployed and destroyed, then `make purge YES=1` with the botocore event handlers given (event ->
+    handler) on its clients: (exit code, stdout, stderr)."""
+    deployed(sandbox, run)
+    code, out, err = run("destroy", "--yes")
+    assert code == 0, out + err
+    for event, handler in handlers.items():
+        on_each_client(monkeypatch, event, handler)
+    try:
+        return run("purge", "--yes")
+    finally:
+        monkeypatch.undo()
+
+
 def test_ctrl_c_as_purge_schedules_a_keys_deletion_is_held_until_it_is_scheduled(sandbox, monkeypatch):
     # Purge tags a key startupwebapp:purge-scheduled right before ScheduleKeyDeletion. A Ctrl-C between the two said
     # "make purge ENV=sandbox lists what is left of these and asks again"; that purge took the tagged key for one whose
     # deletion someone cancelled, said "nothing to purge", and left it enabled until an `aws kms untag-resource` by hand.
     with deploying_into(sandbox) as run:
-        deployed(sandbox, run)
-        code, out, err = run("destroy", "--yes")
-        assert code == 0, out + err
-
-        def stop(**_):  # the first key's mark just sent: the stop comes between the mark and the scheduling
-            os.kill(os.getpid(), signal.SIGINT)
-
-        on_each_client(monkeypatch, "provide-client-params.kms.TagResource", stop)
-        code, out, err = run("purge", "--yes")
-        monkeypatch.undo()
+        # the first key's mark just sent: the stop comes between the mark and the scheduling
+        code, out, err = purge_stopped(sandbox, run, monkeypatch, {"provide-client-params.kms.TagResource": sigint})
         assert code == 130, out + err
         assert re.search(r"Key\) \S+: stopping once its deletion is scheduled \(Ctrl-C again", out), out
         assert re.search(r"Key\) \S+: deletion scheduled for ", out) and "was being scheduled" not in out, out
@@ -4346,10 +4358,8 @@ def test_ctrl_c_as_a_first_creates_execute_change_set_lands_names_a_make_execute
     with deploying_into(sandbox) as run:
         deployed(sandbox, run, "cert-dns")
 
-        def stop(**_):  # the change set's execution asked for and begun; the answer not taken in
-            os.kill(os.getpid(), signal.SIGINT)
-
-        on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", stop)
+        # the change set's execution asked for and begun; the answer not taken in
+        on_each_client(monkeypatch, "after-call.cloudformation.ExecuteChangeSet", sigint)
         code, out, err = run("deploy", "--stack", layer, "--yes")
         monkeypatch.undo()
         assert code == 130, out + err
@@ -4419,17 +4429,8 @@ def test_a_second_ctrl_c_as_purge_schedules_a_keys_deletion_says_how_to_hand_the
     # The stopped purge said "make purge ENV=sandbox lists what is left of these and asks again"; that purge lists the key
     # as left ("cancelled since by someone who needs it"), asks nothing of it, and the key stays enabled.
     with deploying_into(sandbox) as run:
-        deployed(sandbox, run)
-        code, out, err = run("destroy", "--yes")
-        assert code == 0, out + err
-
-        def stop(**_):
-            os.kill(os.getpid(), signal.SIGINT)
-
-        on_each_client(monkeypatch, "provide-client-params.kms.TagResource", stop)  # the first: held
-        on_each_client(monkeypatch, "provide-client-params.kms.ScheduleKeyDeletion", stop)  # the second: at once
-        code, out, err = run("purge", "--yes")
-        monkeypatch.undo()
+        stops = {"provide-client-params.kms.TagResource": sigint, "provide-client-params.kms.ScheduleKeyDeletion": sigint}
+        code, out, err = purge_stopped(sandbox, run, monkeypatch, stops)  # the first held, the second at once
         assert code == 130, out + err
         key = re.search(r"Key\) (\S+): stopping once its deletion is scheduled", out)
         assert key, out
@@ -4458,10 +4459,7 @@ def test_ctrl_c_in_the_make_execute_that_finishes_an_executed_first_create_does_
         name = re.findall(r"CHANGESET=(\S+)", out + err)[-1]
         argv = ("execute", "--stack", layer, "--changeset", name, "--yes")
 
-        def stop(**_):
-            os.kill(os.getpid(), signal.SIGINT)
-
-        on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", stop)  # as the run protects the new stack
+        on_each_client(monkeypatch, "before-call.cloudformation.SetStackPolicy", sigint)  # as the run protects the new stack
         code, out, err = run(*argv)
         assert code == 130, out + err
         code, out, err = run(*argv)  # the way on it names, stopped as that protects the stack
@@ -4514,20 +4512,9 @@ def test_one_ctrl_c_held_while_a_keys_scheduling_is_refused_does_not_say_the_key
     # One Ctrl-C, held as purge marks a key, then ScheduleKeyDeletion refused: the mark is taken off again
     # (_schedule_key_deletion), "failed: ..." said, and the held stop acts. The second-stop line ("stopped as its deletion
     # was being scheduled: if the next purge lists it as left, marked ...") came too, of a key left unmarked by one stop.
-    from conftest import refused_answer
-
-    with deploying_into(sandbox) as run:
-        deployed(sandbox, run)
-        code, out, err = run("destroy", "--yes")
-        assert code == 0, out + err
-
-        def stop(**_):
-            os.kill(os.getpid(), signal.SIGINT)
-
-        on_each_client(monkeypatch, "provide-client-params.kms.TagResource", stop)  # the one stop: held
-        on_each_client(monkeypatch, "before-call.kms.ScheduleKeyDeletion", lambda **_: refused_answer())
-        code, out, err = run("purge", "--yes")
-        monkeypatch.undo()
+    with deploying_into(sandbox) as run:  # the one stop, held; then the scheduling refused
+        handlers = {"provide-client-params.kms.TagResource": sigint, "before-call.kms.ScheduleKeyDeletion": lambda **_: refused_answer()}
+        code, out, err = purge_stopped(sandbox, run, monkeypatch, handlers)
     assert code == 130, out + err
     key = re.search(r"failed: LogKey \(AWS::KMS::Key\) (\S+): AccessDenied", out)
     assert key, out

@@ -295,7 +295,7 @@ def refuse_another_environments(change_set, env, params_dir) -> None:
 def validate(args):
     """(environment, layers) or Failure(code 2); reads only local files."""
     settle_stack_and_action(args)
-    unknown = environment_problem(args.env, args.params_dir, stacks_read=True)
+    unknown = environment_problem(args.env, args.params_dir, from_deployer=True)
     if unknown:
         raise Failure(f"error: {unknown}", 2)
     params_file = args.params_dir / f"{args.env}.yaml"

@@ -210,7 +210,9 @@ class Commands:
         execution = change_set.get("ExecutionStatus")
         if execution in ALREADY_EXECUTED:  # e.g. a run stopped while asking to execute it: it had started
             unrecorded = self.unrecorded_release(layer, change_set) if execution == "EXECUTE_COMPLETE" else ""
-            if execution in ("EXECUTE_COMPLETE", "EXECUTE_FAILED"):  # failed: an update rolled back, which a run protects too
+            # EXECUTE_FAILED: the update rolled back, a stack a run protects too (ExecutionStatus:
+            # https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_DescribeChangeSet.html)
+            if execution in ("EXECUTE_COMPLETE", "EXECUTE_FAILED"):
                 self.finish_what_its_run_left(layer)
             raise Failure(
                 f"error: change set {name} {ALREADY_EXECUTED[execution]}: nothing to execute; where {layer.stack} stands: "

@@ -218,7 +218,10 @@ class StackReading:
     def retained_there(self, stack) -> tuple[dict, dict]:
         """What deleting the stack leaves in the account: retained() (logical id -> type), and the physical id of each
         of them the stack holds (read once a run): none for one never created (its Condition false, a create that failed
-        before it) nor for one a failed first create's rollback deleted (RetainExceptOnCreate, templates/common.py)."""
+        before it) nor for one a failed first create's rollback deleted (RetainExceptOnCreate, templates/common.py: "If the
+        stack operation that created the resource is rolled back, CloudFormation deletes the resource",
+        https://docs.aws.amazon.com/AWSCloudFormation/latest/TemplateReference/aws-attribute-deletionpolicy.html; its
+        ResourceStatus then DELETE_COMPLETE: https://docs.aws.amazon.com/AWSCloudFormation/latest/APIReference/API_StackResource.html)."""
         keep = self.retained(stack)
         if keep and stack not in self.retained_ids_by:
             self.retained_ids_by[stack] = {
